@@ -1,0 +1,1 @@
+"""HTTP layer: routes, request models and SSE; calls only the run service."""

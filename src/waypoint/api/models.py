@@ -1,0 +1,189 @@
+"""Request bodies of the LangGraph Server API, as `langgraph_sdk` sends them.
+
+Unknown fields are ignored (newer clients send more); known fields are validated so a
+bad value is a 422 that names the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StreamMode = Literal[
+    "values", "messages", "messages-tuple", "updates", "events", "debug", "custom", "checkpoints", "tasks"
+]
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+SortOrder = Literal["asc", "desc"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    def fields(self) -> dict[str, Any]:
+        """The body as a dict, without fields the client did not send."""
+        return self.model_dump(exclude_unset=True, mode="json")
+
+
+class AssistantCreate(_Body):
+    assistant_id: UUID | None = None
+    graph_id: str
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantPatch(_Body):
+    graph_id: str | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantSearch(_Body):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
+    sort_order: SortOrder | None = None
+    select: list[str] | None = None
+
+
+class AssistantCount(_Body):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+
+
+class ThreadCreate(_Body):
+    thread_id: UUID | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] | None = None
+    ttl: Any = None
+    supersteps: list[Any] | None = None
+
+
+class ThreadPatch(_Body):
+    metadata: dict[str, Any] | None = None
+    ttl: Any = None
+
+
+class ThreadSearch(_Body):
+    ids: list[UUID] | None = None
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: ThreadStatus | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
+    sort_order: SortOrder | None = None
+    select: list[
+        Literal["thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config",
+                "status", "values", "interrupts"]
+    ] | None = None
+    extract: dict[str, str] | None = None
+
+
+class ThreadCount(_Body):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: ThreadStatus | None = None
+
+
+class Checkpoint(_Body):
+    thread_id: str | None = None
+    checkpoint_ns: str | None = None
+    checkpoint_id: str | None = None
+    checkpoint_map: dict[str, Any] | None = None
+
+
+class ThreadStateUpdate(_Body):
+    values: Any = None
+    as_node: str | None = None
+    checkpoint: Checkpoint | None = None
+    checkpoint_id: str | None = None
+
+
+class ThreadStateAtCheckpoint(_Body):
+    checkpoint: Checkpoint
+    subgraphs: bool = False
+
+
+class ThreadHistory(_Body):
+    limit: int = Field(10, ge=1, le=1000)
+    before: Checkpoint | str | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: Checkpoint | None = None
+
+
+class Command(_Body):
+    update: Any = None
+    resume: Any = None
+    goto: Any = None
+
+
+class RunCreate(_Body):
+    """`RunCreateStateful` / `RunCreateStateless` of the official API."""
+
+    assistant_id: str = Field(min_length=1)
+    input: Any = None
+    command: Command | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: Checkpoint | None = None
+    checkpoint_id: str | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    webhook: str | None = Field(None, min_length=1, max_length=65536)
+    multitask_strategy: MultitaskStrategy | None = None
+    if_not_exists: Literal["create", "reject"] | None = None
+    on_disconnect: Literal["cancel", "continue"] | None = None
+    on_completion: Literal["delete", "keep"] | None = None
+    after_seconds: float | None = Field(None, ge=0)
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    feedback_keys: list[str] | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    checkpoint_during: bool | None = None
+
+
+class StorePut(_Body):
+    namespace: list[str]
+    key: str = Field(min_length=1)
+    value: dict[str, Any]
+    index: Any = None
+    ttl: float | None = None
+
+
+class StoreDelete(_Body):
+    namespace: list[str]
+    key: str = Field(min_length=1)
+
+
+class StoreSearch(_Body):
+    namespace_prefix: list[str] = Field(default_factory=list)
+    filter: dict[str, Any] | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    query: str | None = None
+    refresh_ttl: bool | None = None
+
+
+class StoreNamespaces(_Body):
+    prefix: list[str] | None = None
+    suffix: list[str] | None = None
+    max_depth: int | None = Field(None, ge=1)
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)

@@ -1,0 +1,118 @@
+"""`/threads` routes other than runs (`langgraph_sdk` `ThreadsClient`)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Response
+
+from waypoint.api.deps import JSONResponse, services
+from waypoint.api.models import (
+    ThreadCount,
+    ThreadCreate,
+    ThreadHistory,
+    ThreadPatch,
+    ThreadSearch,
+    ThreadStateAtCheckpoint,
+    ThreadStateUpdate,
+)
+from waypoint.service import Services
+
+router = APIRouter(prefix="/threads", tags=["threads"], default_response_class=JSONResponse)
+
+
+@router.post("")
+async def create_thread(body: ThreadCreate, s: Services = Depends(services)):
+    return await s.threads.create(body.fields())
+
+
+@router.post("/search")
+async def search_threads(body: ThreadSearch, response: Response, s: Services = Depends(services)):
+    items = await s.threads.search(body.fields())
+    if len(items) == body.limit:
+        response.headers["X-Pagination-Next"] = str(body.offset + body.limit)
+    return items
+
+
+@router.post("/count")
+async def count_threads(body: ThreadCount, s: Services = Depends(services)):
+    return await s.threads.count(body.fields())
+
+
+@router.get("/{thread_id}")
+async def get_thread(thread_id: UUID, s: Services = Depends(services)):
+    return await s.threads.get(str(thread_id))
+
+
+@router.patch("/{thread_id}")
+async def patch_thread(thread_id: UUID, body: ThreadPatch, s: Services = Depends(services)):
+    return await s.threads.patch(str(thread_id), body.metadata)
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def delete_thread(thread_id: UUID, s: Services = Depends(services)):
+    await s.threads.delete(str(thread_id))
+    return Response(status_code=204)
+
+
+@router.post("/{thread_id}/copy")
+async def copy_thread(thread_id: UUID, s: Services = Depends(services)):
+    return await s.threads.copy(str(thread_id))
+
+
+@router.get("/{thread_id}/state")
+async def get_thread_state(thread_id: UUID, subgraphs: bool = False, s: Services = Depends(services)):
+    return await s.threads.get_state(str(thread_id), subgraphs=subgraphs)
+
+
+@router.post("/{thread_id}/state")
+async def update_thread_state(thread_id: UUID, body: ThreadStateUpdate, s: Services = Depends(services)):
+    checkpoint = body.checkpoint.fields() if body.checkpoint else {}
+    if body.checkpoint_id:
+        checkpoint["checkpoint_id"] = body.checkpoint_id
+    return await s.threads.update_state(
+        str(thread_id), body.values, as_node=body.as_node, checkpoint=checkpoint or None
+    )
+
+
+@router.post("/{thread_id}/state/checkpoint")
+async def get_thread_state_at_checkpoint_post(
+    thread_id: UUID, body: ThreadStateAtCheckpoint, s: Services = Depends(services)
+):
+    return await s.threads.get_state(
+        str(thread_id), checkpoint=body.checkpoint.fields(), subgraphs=body.subgraphs
+    )
+
+
+@router.get("/{thread_id}/state/{checkpoint_id}")
+async def get_thread_state_at_checkpoint(
+    thread_id: UUID, checkpoint_id: str, subgraphs: bool = False, s: Services = Depends(services)
+):
+    return await s.threads.get_state(
+        str(thread_id), checkpoint={"checkpoint_id": checkpoint_id}, subgraphs=subgraphs
+    )
+
+
+@router.post("/{thread_id}/history")
+async def get_thread_history_post(thread_id: UUID, body: ThreadHistory, s: Services = Depends(services)):
+    before = body.before
+    if isinstance(before, str):
+        before = {"checkpoint_id": before}
+    elif before is not None:
+        before = before.fields()
+    return await s.threads.get_history(
+        str(thread_id),
+        limit=body.limit,
+        before=before,
+        metadata=body.metadata,
+        checkpoint=body.checkpoint.fields() if body.checkpoint else None,
+    )
+
+
+@router.get("/{thread_id}/history")
+async def get_thread_history(
+    thread_id: UUID, limit: int = 10, before: str | None = None, s: Services = Depends(services)
+):
+    return await s.threads.get_history(
+        str(thread_id), limit=limit, before={"checkpoint_id": before} if before else None
+    )

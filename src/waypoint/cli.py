@@ -1,0 +1,60 @@
+"""`waypoint serve`: load `langgraph.json`, open storage, serve the API with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from waypoint.config import DEFAULT_PORT, Settings
+
+
+def build_app(settings: Settings):
+    """The ASGI app for `settings`. Raises `GraphConfigError`/`ValueError` on bad config."""
+    from waypoint.api.app import create_app
+    from waypoint.graphs import GraphRegistry
+    from waypoint.service import Services
+    from waypoint.storage import open_storage
+    from waypoint.streams import InProcessBroker
+
+    registry = GraphRegistry.from_config(settings.config_path)
+    storage = open_storage(settings.resolved_database_uri())
+    services = Services.build(
+        storage, InProcessBroker(), registry, workers=settings.workers, run_timeout=settings.run_timeout
+    )
+    return create_app(services)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="waypoint", description="Self-hosted LangGraph server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the graphs of a langgraph.json")
+    serve.add_argument("--config", default=None, help="path to langgraph.json (default ./langgraph.json)")
+    serve.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument("--database-uri", default=None, help="sqlite:///path (default .waypoint/ next to the config)")
+    serve.add_argument("--workers", type=int, default=None, help="concurrent runs in this process (default 10)")
+    serve.add_argument("--run-timeout", type=float, default=None, help="seconds before a run times out")
+    serve.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    from waypoint.graphs import GraphConfigError
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env(
+        config_path=args.config, host=args.host, port=args.port, database_uri=args.database_uri,
+        workers=args.workers, run_timeout=args.run_timeout,
+    )
+    try:
+        app = build_app(settings)
+    except (GraphConfigError, ValueError) as exc:
+        print(f"waypoint: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, timeout_graceful_shutdown=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Server settings: command-line flags over environment variables over defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Default port, the official server's container default (2024 is `langgraph dev`'s).
+DEFAULT_PORT = 8123
+
+
+@dataclass
+class Settings:
+    """One deployment's settings.
+
+    `database_uri`: `sqlite:///path` (default: `.waypoint/waypoint.sqlite` next to the config).
+    `workers`: runs executed concurrently by this process. `run_timeout`: seconds before a
+    run ends with status `timeout` (None: no limit).
+    """
+
+    config_path: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    database_uri: str | None = None
+    workers: int = 10
+    run_timeout: float | None = None
+
+    def resolved_database_uri(self) -> str:
+        if self.database_uri:
+            return self.database_uri
+        return f"sqlite:///{self.config_path.resolve().parent / '.waypoint' / 'waypoint.sqlite'}"
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        """Settings from `WAYPOINT_*`/`DATABASE_URI` environment variables, then `overrides`
+        (None values are ignored)."""
+        env = os.environ
+        values = {
+            "config_path": Path(env.get("WAYPOINT_CONFIG", "langgraph.json")),
+            "host": env.get("WAYPOINT_HOST", "127.0.0.1"),
+            "port": int(env.get("WAYPOINT_PORT", DEFAULT_PORT)),
+            "database_uri": env.get("DATABASE_URI"),
+            "workers": int(env.get("WAYPOINT_WORKERS", 10)),
+            "run_timeout": float(env["WAYPOINT_RUN_TIMEOUT"]) if env.get("WAYPOINT_RUN_TIMEOUT") else None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["config_path"] = Path(values["config_path"])
+        return cls(**values)

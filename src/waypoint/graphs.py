@@ -1,0 +1,173 @@
+"""Loading graphs from `langgraph.json`, as the LangGraph CLI and server read it.
+
+The file's `graphs` maps a graph id to `"./path/to/file.py:attr"` (or `"package.module:attr"`).
+`attr` may be a compiled graph (`Pregel`), an uncompiled `StateGraph`, or a factory
+callable - sync or async, taking no argument or the run's `RunnableConfig` - returning
+either. `dependencies` are added to `sys.path`; `env` (a dict, or the path of a `.env`
+file) is loaded into the process environment before any graph module is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid5
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
+
+#: Namespace of system assistant ids: `uuid5(NAMESPACE_GRAPH, graph_id)`, as the official
+#: server derives them (langgraph_api.graph.NAMESPACE_GRAPH).
+NAMESPACE_GRAPH = UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
+class GraphConfigError(Exception):
+    """`langgraph.json` or a graph it names cannot be loaded; the message says which and why."""
+
+
+def system_assistant_id(graph_id: str) -> str:
+    """The deterministic id of the assistant created for `graph_id` at start-up."""
+    return str(uuid5(NAMESPACE_GRAPH, graph_id))
+
+
+@dataclass
+class GraphSpec:
+    """One entry of `graphs`: its id, the `path:attr` it came from, and the loaded object."""
+
+    graph_id: str
+    source: str
+    target: Any  # Pregel | StateGraph | factory callable
+
+
+def _load_env(env: Any, base: Path) -> None:
+    if isinstance(env, dict):
+        for key, value in env.items():
+            os.environ.setdefault(str(key), str(value))
+    elif isinstance(env, str):
+        from dotenv import load_dotenv
+
+        path = (base / env).resolve()
+        if not path.exists():
+            raise GraphConfigError(f"env file {path} named in langgraph.json does not exist")
+        load_dotenv(path, override=False)
+    elif env is not None:
+        raise GraphConfigError("langgraph.json 'env' must be an object or a path to a .env file")
+
+
+def _import_target(graph_id: str, source: str, base: Path) -> Any:
+    if ":" not in source:
+        raise GraphConfigError(
+            f"graph {graph_id!r}: {source!r} must have the form './file.py:attribute'"
+        )
+    location, attr = source.rsplit(":", 1)
+    try:
+        if location.endswith(".py") or location.startswith((".", "/")):
+            path = (base / location).resolve()
+            if not path.exists():
+                raise GraphConfigError(f"graph {graph_id!r}: file {path} does not exist")
+            module_name = f"waypoint_graphs.{graph_id}".replace("-", "_")
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(location)
+    except GraphConfigError:
+        raise
+    except Exception as exc:  # the user's module failed to import
+        raise GraphConfigError(
+            f"graph {graph_id!r}: importing {location} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise GraphConfigError(f"graph {graph_id!r}: {location} has no attribute {attr!r}") from None
+
+
+class GraphRegistry:
+    """The graphs of one `langgraph.json`, ready to run with Waypoint's checkpointer and store."""
+
+    def __init__(self, specs: dict[str, GraphSpec], config_path: Path | None = None):
+        self.specs = specs
+        self.config_path = config_path
+
+    @classmethod
+    def from_config(cls, config_path: str | Path) -> GraphRegistry:
+        """Read `langgraph.json` at `config_path` and import every graph it names.
+
+        Raises `GraphConfigError` with the reason when the file or a graph cannot be loaded.
+        """
+        path = Path(config_path).resolve()
+        try:
+            config = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise GraphConfigError(f"config file {path} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise GraphConfigError(f"config file {path} is not valid JSON: {exc}") from None
+        base = path.parent
+        graphs = config.get("graphs")
+        if not isinstance(graphs, dict) or not graphs:
+            raise GraphConfigError(f"{path}: 'graphs' must be a non-empty object")
+        _load_env(config.get("env"), base)
+        for dep in config.get("dependencies") or ["."]:
+            dep_path = str((base / dep).resolve())
+            if dep_path not in sys.path:
+                sys.path.insert(0, dep_path)
+        specs = {}
+        for graph_id, source in graphs.items():
+            if isinstance(source, dict):  # {"path": "...", "description": ...} form
+                source = source.get("path", "")
+            specs[graph_id] = GraphSpec(graph_id, source, _import_target(graph_id, source, base))
+        return cls(specs, path)
+
+    def __contains__(self, graph_id: str) -> bool:
+        return graph_id in self.specs
+
+    @property
+    def graph_ids(self) -> list[str]:
+        return list(self.specs)
+
+    @contextlib.asynccontextmanager
+    async def graph(
+        self,
+        graph_id: str,
+        config: dict | None = None,
+        *,
+        checkpointer: BaseCheckpointSaver | None = None,
+        store: BaseStore | None = None,
+    ) -> AsyncIterator[Pregel]:
+        """Yield the compiled graph `graph_id` bound to `checkpointer` and `store`.
+
+        Factories are called with `config` each time. The graph's own compile-time
+        `interrupt_before`/`interrupt_after` are kept. Raises `KeyError` for an unknown id.
+        """
+        target = self.specs[graph_id].target
+        async with contextlib.AsyncExitStack() as stack:
+            if not isinstance(target, (Pregel, StateGraph)) and callable(target):
+                params = inspect.signature(target).parameters
+                value = target(config or {}) if params else target()
+                if inspect.isawaitable(value):
+                    value = await value
+                if hasattr(value, "__aenter__"):
+                    value = await stack.enter_async_context(value)
+                elif hasattr(value, "__enter__"):
+                    value = stack.enter_context(value)
+                target = value
+            if isinstance(target, StateGraph):
+                target = target.compile()
+            if not isinstance(target, Pregel):
+                raise GraphConfigError(
+                    f"graph {graph_id!r} is a {type(target).__name__}, not a LangGraph graph"
+                )
+            yield target.copy(update={"checkpointer": checkpointer, "store": store})

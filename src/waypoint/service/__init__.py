@@ -1,0 +1,61 @@
+"""The run service: assistants, threads and runs above storage, streams and graphs.
+
+`Services` wires the pieces one deployment needs; the API holds one instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from waypoint.graphs import GraphRegistry
+from waypoint.service.assistants import AssistantService
+from waypoint.service.executor import RunExecutor
+from waypoint.service.runs import RunService
+from waypoint.service.store import StoreService
+from waypoint.service.threads import ThreadService
+from waypoint.service.worker import WorkerPool
+from waypoint.storage import Storage
+from waypoint.streams import Broker
+
+
+@dataclass
+class Services:
+    """Everything the API calls into, built over one storage, broker and graph registry."""
+
+    storage: Storage
+    broker: Broker
+    registry: GraphRegistry
+    assistants: AssistantService
+    threads: ThreadService
+    runs: RunService
+    store: StoreService
+    workers: WorkerPool
+
+    @classmethod
+    def build(
+        cls,
+        storage: Storage,
+        broker: Broker,
+        registry: GraphRegistry,
+        *,
+        workers: int = 10,
+        run_timeout: float | None = None,
+    ) -> Services:
+        assistants = AssistantService(storage, registry)
+        threads = ThreadService(storage, registry, broker)
+        runs = RunService(storage, broker, registry, assistants, threads)
+        executor = RunExecutor(storage, broker, registry, threads, run_timeout=run_timeout)
+        pool = WorkerPool(storage, broker, executor, threads, size=workers)
+        return cls(storage, broker, registry, assistants, threads, runs, StoreService(storage), pool)
+
+    async def start(self) -> None:
+        """Open storage and broker, create system assistants, start the workers."""
+        await self.storage.open()
+        await self.broker.open()
+        await self.assistants.ensure_system_assistants()
+        await self.workers.start()
+
+    async def stop(self) -> None:
+        await self.workers.stop()
+        await self.broker.close()
+        await self.storage.close()

@@ -1,0 +1,151 @@
+"""Assistants: versioned configurations of a graph (`langgraph_sdk` `AssistantsClient`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from waypoint import serde
+from waypoint.graphs import GraphRegistry, system_assistant_id
+from waypoint.service.errors import Conflict, Invalid, NotFound
+from waypoint.storage import AlreadyExists, Storage
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+class AssistantService:
+    """CRUD and introspection of assistants; a graph id is accepted wherever an assistant id is."""
+
+    def __init__(self, storage: Storage, registry: GraphRegistry):
+        self.storage = storage
+        self.registry = registry
+
+    async def ensure_system_assistants(self) -> None:
+        """Create the default assistant of every graph (id `uuid5(NAMESPACE_GRAPH, graph_id)`,
+        metadata `{"created_by": "system"}`), as the official server does at start-up."""
+        for graph_id in self.registry.graph_ids:
+            await self.storage.put_assistant(
+                system_assistant_id(graph_id),
+                graph_id=graph_id,
+                config={},
+                context={},
+                metadata={"created_by": "system"},
+                name=graph_id,
+                description=None,
+                if_exists="do_nothing",
+            )
+
+    async def resolve(self, assistant_id: str) -> dict[str, Any]:
+        """The assistant named by `assistant_id`: a UUID, or a graph id meaning its system
+        assistant. Raises `NotFound`."""
+        if not _is_uuid(assistant_id):
+            if assistant_id not in self.registry:
+                raise NotFound(f"Assistant {assistant_id} not found: no such assistant id or graph id")
+            assistant_id = system_assistant_id(assistant_id)
+        return await self.storage.get_assistant(assistant_id)
+
+    def _check_graph(self, graph_id: str) -> None:
+        if graph_id not in self.registry:
+            known = ", ".join(self.registry.graph_ids)
+            raise Invalid("graph_id", f"unknown graph {graph_id!r}; this server has: {known}")
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create from an `AssistantCreate` body. Raises `Invalid` (unknown graph),
+        `Conflict` (id taken and `if_exists="raise"`)."""
+        self._check_graph(body["graph_id"])
+        assistant_id = body.get("assistant_id") or str(uuid.uuid4())
+        try:
+            return await self.storage.put_assistant(
+                assistant_id,
+                graph_id=body["graph_id"],
+                config=body.get("config") or {},
+                context=body.get("context") or {},
+                metadata=body.get("metadata") or {},
+                name=body.get("name") or "Untitled",
+                description=body.get("description"),
+                if_exists=body.get("if_exists") or "raise",
+            )
+        except AlreadyExists as exc:
+            raise Conflict(str(exc)) from None
+
+    async def update(self, assistant_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Apply an `AssistantPatch` body. Raises `NotFound`, `Invalid`."""
+        assistant = await self.resolve(assistant_id)
+        if body.get("graph_id") is not None:
+            self._check_graph(body["graph_id"])
+        fields = {k: v for k, v in body.items() if v is not None}
+        return await self.storage.update_assistant(assistant["assistant_id"], fields)
+
+    async def delete(self, assistant_id: str) -> None:
+        assistant = await self.resolve(assistant_id)
+        await self.storage.delete_assistant(assistant["assistant_id"])
+
+    async def search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self.storage.search_assistants(
+            graph_id=body.get("graph_id"),
+            name=body.get("name"),
+            metadata=body.get("metadata"),
+            limit=body.get("limit", 10),
+            offset=body.get("offset", 0),
+            sort_by=body.get("sort_by") or "created_at",
+            sort_order=body.get("sort_order") or "desc",
+        )
+
+    async def count(self, body: dict[str, Any]) -> int:
+        return await self.storage.count_assistants(
+            graph_id=body.get("graph_id"), name=body.get("name"), metadata=body.get("metadata")
+        )
+
+    async def get_graph(self, assistant_id: str, xray: bool | int = False) -> dict[str, Any]:
+        """The drawable graph as `{"nodes": [...], "edges": [...]}` (LangGraph's `Graph.to_json`)."""
+        assistant = await self.resolve(assistant_id)
+        async with self.registry.graph(assistant["graph_id"], {"configurable": assistant["config"].get("configurable", {})}) as graph:
+            drawable = await graph.aget_graph(xray=xray)
+            return serde.to_jsonable(drawable.to_json())
+
+    async def get_schemas(self, assistant_id: str) -> dict[str, Any]:
+        """`{"graph_id", "input_schema", "output_schema", "state_schema", "config_schema",
+        "context_schema"}` as JSON Schemas (None where LangGraph cannot derive one)."""
+        assistant = await self.resolve(assistant_id)
+        async with self.registry.graph(assistant["graph_id"], {}) as graph:
+            def schema(fn):
+                try:
+                    return serde.to_jsonable(fn())
+                except Exception:  # a schema LangGraph cannot express in JSON Schema
+                    return None
+
+            builder = getattr(graph, "builder", None)
+            state_schema = None
+            if builder is not None and getattr(builder, "state_schema", None) is not None:
+                from pydantic import TypeAdapter
+
+                state_schema = schema(lambda: TypeAdapter(builder.state_schema).json_schema())
+            return {
+                "graph_id": assistant["graph_id"],
+                "input_schema": schema(graph.get_input_jsonschema),
+                "output_schema": schema(graph.get_output_jsonschema),
+                "state_schema": state_schema or schema(graph.get_output_jsonschema),
+                "config_schema": schema(graph.get_config_jsonschema),
+                "context_schema": schema(graph.get_context_jsonschema),
+            }
+
+    async def get_subgraphs(
+        self, assistant_id: str, namespace: str | None = None, recurse: bool = False
+    ) -> dict[str, Any]:
+        """Schemas of the graph's subgraphs keyed by namespace."""
+        assistant = await self.resolve(assistant_id)
+        out: dict[str, Any] = {}
+        async with self.registry.graph(assistant["graph_id"], {}) as graph:
+            async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
+                out[ns] = {
+                    "graph_id": assistant["graph_id"],
+                    "input_schema": serde.to_jsonable(sub.get_input_jsonschema()),
+                    "output_schema": serde.to_jsonable(sub.get_output_jsonschema()),
+                }
+        return out

@@ -1,0 +1,289 @@
+"""Executing one run: drive the graph, publish its stream events, record the outcome.
+
+Stream event names and payloads follow the official server (langgraph_api.stream):
+`metadata` first (`{"run_id", "attempt"}`), then one event per chunk named after its
+stream mode (`values`, `updates`, `messages`, `custom`, `debug`, `checkpoints`, `tasks`,
+`events`, `messages/partial|complete|metadata`), suffixed `|ns1|ns2` for subgraph chunks
+when `stream_subgraphs` is on, and `error` (`{"error", "message"}`) if the graph raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
+from langgraph.types import Command, Send
+
+from waypoint import serde
+from waypoint.graphs import GraphRegistry
+from waypoint.service.state import interrupt_to_dict, pending_interrupts
+from waypoint.service.threads import ThreadService, thread_config
+from waypoint.storage import NotFound, Storage
+from waypoint.streams import Broker
+
+log = logging.getLogger(__name__)
+
+#: Keys the server puts into `configurable` (the official server does the same).
+_RESERVED_CONFIGURABLE = ("thread_id", "run_id", "assistant_id", "graph_id")
+
+
+class RunCancelled(Exception):
+    """The run was stopped by `runs.cancel` or a double-text; `action` says how."""
+
+    def __init__(self, action: str):
+        self.action = action
+        super().__init__(f"run cancelled ({action})")
+
+
+def error_payload(exc: BaseException) -> dict[str, str]:
+    """`{"error": exception type, "message": text}`, the shape of the `error` stream event."""
+    return {"error": type(exc).__name__, "message": str(exc)}
+
+
+def build_config(assistant: dict, run: dict) -> dict[str, Any]:
+    """The `RunnableConfig` of a run: the assistant's config overlaid by the run's, plus
+    `thread_id`/`run_id`/`assistant_id`/`graph_id` in `configurable` and in `metadata`."""
+    kwargs = run["kwargs"]
+    a_conf = assistant.get("config") or {}
+    r_conf = kwargs.get("config") or {}
+    config: dict[str, Any] = {**a_conf, **{k: v for k, v in r_conf.items() if k != "configurable"}}
+    configurable = {**(a_conf.get("configurable") or {}), **(r_conf.get("configurable") or {})}
+    ids = {
+        "thread_id": run["thread_id"],
+        "run_id": run["run_id"],
+        "assistant_id": assistant["assistant_id"],
+        "graph_id": assistant["graph_id"],
+    }
+    configurable.update(ids)
+    checkpoint = kwargs.get("checkpoint") or {}
+    for key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
+        if checkpoint.get(key) is not None:
+            configurable[key] = checkpoint[key]
+    config["configurable"] = configurable
+    config["metadata"] = {**(config.get("metadata") or {}), **(run.get("metadata") or {}), **ids}
+    config["run_id"] = run["run_id"]  # the root run id, also used to find root events
+    return config
+
+
+def _graph_input(kwargs: dict) -> Any:
+    command = kwargs.get("command")
+    if command:
+        goto = command.get("goto")
+        if isinstance(goto, dict):
+            goto = Send(goto["node"], goto.get("input"))
+        elif isinstance(goto, list):
+            goto = [Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in goto]
+        return Command(
+            update=command.get("update"),
+            resume=command.get("resume"),
+            goto=goto if goto is not None else (),
+        )
+    return kwargs.get("input")
+
+
+class _MessagesAccumulator:
+    """Legacy `messages` stream mode: merge chunks per message id into partial/complete events."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, Any] = {}
+
+    def feed(self, message: Any, metadata: dict) -> list[tuple[str, Any]]:
+        out = []
+        msg_id = getattr(message, "id", None) or str(uuid.uuid4())
+        if msg_id in self.messages:
+            self.messages[msg_id] = self.messages[msg_id] + message
+        else:
+            self.messages[msg_id] = message
+            out.append(("messages/metadata", {msg_id: {"metadata": metadata}}))
+        merged = self.messages[msg_id]
+        if isinstance(merged, BaseMessageChunk):
+            out.append(("messages/partial", [merged]))
+        else:
+            out.append(("messages/complete", [message_chunk_to_message(merged)]))
+        return out
+
+
+class RunExecutor:
+    """Executes claimed runs end to end; never raises for a graph's own failure."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        broker: Broker,
+        registry: GraphRegistry,
+        threads: ThreadService,
+        *,
+        run_timeout: float | None = None,
+    ):
+        self.storage = storage
+        self.broker = broker
+        self.registry = registry
+        self.threads = threads
+        self.run_timeout = run_timeout
+
+    async def _publish(self, run_id: str, event: str, data: Any) -> None:
+        await self.broker.publish(run_id, event, serde.dumps(data))
+
+    async def execute(self, run: dict) -> None:
+        """Run `run` (already marked `running`) to a terminal status, then end its stream.
+
+        Terminal statuses: `success` (also when it stops at an interrupt or breakpoint),
+        `error`, `timeout`, `interrupted` (cancelled with action `interrupt`); a run
+        cancelled with action `rollback` is deleted with the checkpoints it wrote.
+        """
+        run_id, thread_id = run["run_id"], run["thread_id"]
+        output: Any = None
+        try:
+            output = await self._execute(run)
+        except Exception as exc:  # a bug of ours: never leave the run or thread hanging
+            log.exception("run %s failed outside the graph", run_id)
+            output = {"__error__": error_payload(exc)}
+            with contextlib.suppress(Exception):
+                await self.storage.finish_run(run_id, status="error", output=output, error=error_payload(exc))
+                thread = await self.storage.get_thread(thread_id)
+                await self.storage.set_thread_state(
+                    thread_id, values=thread.get("values"), interrupts=thread.get("interrupts") or {},
+                    error=error_payload(exc), status="error",
+                )
+        finally:
+            await self.broker.end(run_id, None if output is None else serde.dumps(output))
+            if run["kwargs"].get("temporary"):  # stateless run, on_completion="delete"
+                with contextlib.suppress(NotFound):
+                    await self.storage.delete_thread(thread_id)
+            self.broker.notify_runs_available()
+
+    async def _execute(self, run: dict) -> Any:
+        run_id, thread_id, kwargs = run["run_id"], run["thread_id"], run["kwargs"]
+        await self._publish(run_id, "metadata", {"run_id": run_id, "attempt": 1})
+        try:
+            assistant = await self.storage.get_assistant(run["assistant_id"])
+        except NotFound as exc:
+            return await self._fail_before_start(run, exc)
+        config = build_config(assistant, run)
+        async with self.registry.graph(
+            assistant["graph_id"], config,
+            checkpointer=self.storage.checkpointer, store=self.storage.store,
+        ) as graph:
+            error: dict | None = None
+            status = "success"
+            cancel_action: str | None = None
+            stream = asyncio.create_task(self._stream(graph, run, config, assistant))
+            cancel = asyncio.create_task(self.broker.wait_cancel(run_id))
+            try:
+                done, _ = await asyncio.wait(
+                    {stream, cancel}, timeout=self.run_timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                cancel.cancel()
+            if stream not in done:
+                stream.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await stream
+                if cancel in done and not cancel.cancelled():
+                    cancel_action = cancel.result()
+                    status = "interrupted"
+                else:
+                    status = "timeout"
+                    error = {"error": "TimeoutError", "message": f"Run exceeded {self.run_timeout} seconds"}
+                    await self._publish(run_id, "error", error)
+            elif (exc := stream.exception()) is not None:
+                status = "error"
+                error = error_payload(exc)
+                await self._publish(run_id, "error", error)
+
+            if cancel_action == "rollback":
+                await self._rollback(run, graph)
+                return None
+            interrupts = await self.threads.refresh(
+                thread_id, graph, error=error if status == "error" else None,
+                cancelled=cancel_action is not None,
+            )
+            if error is not None:
+                output: Any = {"__error__": error}
+            else:
+                values = (await self.storage.get_thread(thread_id)).get("values")
+                output = values if isinstance(values, dict) else ({} if values is None else values)
+                pending = [i for group in (interrupts or {}).values() for i in group]
+                if pending and isinstance(output, dict) and status == "success":
+                    output = {**output, "__interrupt__": pending}
+            await self.storage.finish_run(run_id, status=status, output=output, error=error)
+            return output
+
+    async def _fail_before_start(self, run: dict, exc: Exception) -> dict:
+        error = error_payload(exc)
+        await self._publish(run["run_id"], "error", error)
+        await self.storage.finish_run(run["run_id"], status="error", output={"__error__": error}, error=error)
+        thread = await self.storage.get_thread(run["thread_id"])
+        await self.storage.set_thread_state(
+            run["thread_id"], values=thread.get("values"), interrupts=thread.get("interrupts") or {},
+            error=error, status="error",
+        )
+        return {"__error__": error}
+
+    async def _rollback(self, run: dict, graph: Any) -> None:
+        """Delete the run and the checkpoints it wrote; the thread returns to its prior state."""
+        await self.storage.delete_run_checkpoints(run["thread_id"], run["run_id"])
+        await self.storage.delete_run(run["run_id"], run["thread_id"])
+        await self.threads.refresh(run["thread_id"], graph)
+
+    async def _stream(self, graph: Any, run: dict, config: dict, assistant: dict) -> None:
+        """Drive the graph and publish each chunk the client asked for."""
+        run_id, kwargs = run["run_id"], run["kwargs"]
+        requested = set(kwargs.get("stream_mode") or ["values"])
+        subgraphs = bool(kwargs.get("subgraphs"))
+        modes = {"messages" if m in ("messages", "messages-tuple") else m for m in requested}
+        modes.discard("events")
+        modes |= {"values", "updates"}  # updates carry interrupts; values feed the result
+        context = {**(assistant.get("context") or {}), **(kwargs.get("context") or {})} or None
+        options: dict[str, Any] = {
+            "stream_mode": sorted(modes),
+            "subgraphs": True,
+            "interrupt_before": kwargs.get("interrupt_before"),
+            "interrupt_after": kwargs.get("interrupt_after"),
+        }
+        if context is not None:
+            options["context"] = context
+        if kwargs.get("durability"):
+            options["durability"] = kwargs["durability"]
+        graph_input = _graph_input(kwargs)
+        accumulator = _MessagesAccumulator()
+
+        async def handle(ns: tuple, mode: str, chunk: Any) -> None:
+            if ns and not subgraphs and mode != "messages":
+                return  # LLM tokens of subgraphs are streamed either way, as upstream does
+            suffix = ("|" + "|".join(ns)) if ns and subgraphs else ""
+            if mode in ("values", "updates") and isinstance(chunk, dict) and chunk.get("__interrupt__"):
+                chunk = {**chunk, "__interrupt__": await self._interrupts(graph, config, chunk["__interrupt__"])}
+                if mode == "updates" and not requested & {"values", "updates"}:
+                    # Interrupts always reach the client, as `values` like upstream does.
+                    await self._publish(run_id, "values" + suffix, chunk)
+                    return
+            if mode == "messages":
+                if "messages-tuple" in requested:
+                    await self._publish(run_id, "messages" + suffix, list(chunk))
+                if "messages" in requested:
+                    for event, data in accumulator.feed(*chunk):
+                        await self._publish(run_id, event + suffix, data)
+                return
+            if mode in requested:
+                await self._publish(run_id, mode + suffix, chunk)
+
+        if "events" in requested:
+            async for event in graph.astream_events(graph_input, config, version="v2", **options):
+                if event.get("event") == "on_chain_stream" and event.get("run_id") == run_id:
+                    await handle(*event["data"]["chunk"])
+                else:
+                    await self._publish(run_id, "events", event)
+        else:
+            async for ns, mode, chunk in graph.astream(graph_input, config, **options):
+                await handle(ns, mode, chunk)
+
+    async def _interrupts(self, graph: Any, config: dict, interrupts: Any) -> list[dict]:
+        """Interrupt objects with their `ns` looked up in the thread's latest state."""
+        snapshot = await graph.aget_state(thread_config(config["configurable"]["thread_id"]))
+        by_id = {i["id"]: i for i in pending_interrupts(snapshot)}
+        return [by_id.get(i.id) or interrupt_to_dict(i) for i in interrupts]

@@ -1,0 +1,243 @@
+"""Run lifecycle: creation with HITL and multitask checks, join, stream, cancel, delete.
+
+Runs are queued `pending` in storage and executed by the worker pool (`worker.py`);
+every client call (create, wait, stream, join) attaches to the same queued run.
+Semantics follow the LangGraph Server API (`langgraph_sdk` `RunsClient`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from waypoint import serde
+from waypoint.clock import now_iso
+from waypoint.graphs import GraphRegistry
+from waypoint.service.assistants import AssistantService
+from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
+from waypoint.service.state import pending_interrupts
+from waypoint.service.threads import ThreadService, thread_config
+from waypoint.storage import Storage, ThreadBusy
+from waypoint.streams import Broker, CancelAction, StreamEvent
+
+#: LangGraph interrupt ids are xxh3-128 hex digests.
+_INTERRUPT_ID = re.compile(r"^[0-9a-f]{32}$")
+_TERMINAL = ("success", "error", "timeout", "interrupted")
+
+
+class RunService:
+    """Creates runs and lets clients follow and stop them."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        broker: Broker,
+        registry: GraphRegistry,
+        assistants: AssistantService,
+        threads: ThreadService,
+    ):
+        self.storage = storage
+        self.broker = broker
+        self.registry = registry
+        self.assistants = assistants
+        self.threads = threads
+
+    # -- create ------------------------------------------------------------
+    async def create(self, thread_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        """Queue a run from a `RunCreateStateful`/`RunCreateStateless` body; returns the run.
+
+        `thread_id=None` makes a stateless run on a temporary thread (deleted when it ends
+        unless `on_completion="keep"`). Raises `NotFound` (assistant, thread), `Invalid`
+        (unknown breakpoint node), `BadRequest` (a resume with nothing to resume),
+        `Conflict` (`multitask_strategy="reject"` on a busy thread).
+        """
+        assistant = await self.assistants.resolve(body["assistant_id"])
+        graph_id = assistant["graph_id"]
+        temporary = False
+        if thread_id is None:
+            thread_id = str(uuid.uuid4())
+            await self.storage.create_thread(
+                thread_id, metadata={"graph_id": graph_id, "assistant_id": assistant["assistant_id"]}
+            )
+            temporary = (body.get("on_completion") or "delete") == "delete"
+        else:
+            try:
+                thread = await self.storage.get_thread(thread_id)
+            except NotFound:
+                if body.get("if_not_exists") != "create":
+                    raise NotFound(
+                        f"Thread {thread_id} not found; pass if_not_exists='create' to create it"
+                    ) from None
+                thread = await self.storage.create_thread(thread_id, metadata={}, if_exists="do_nothing")
+            await self._check_run_against_graph(thread, graph_id, body)
+            meta = thread.get("metadata") or {}
+            if meta.get("graph_id") != graph_id or meta.get("assistant_id") != assistant["assistant_id"]:
+                await self.storage.patch_thread_metadata(
+                    thread_id, {"graph_id": graph_id, "assistant_id": assistant["assistant_id"]}
+                )
+        checkpoint = dict(body.get("checkpoint") or {})
+        if body.get("checkpoint_id"):
+            checkpoint["checkpoint_id"] = body["checkpoint_id"]
+        kwargs = {
+            "input": body.get("input"),
+            "command": body.get("command"),
+            "config": body.get("config") or {},
+            "context": body.get("context") or {},
+            "stream_mode": _stream_modes(body.get("stream_mode")),
+            "interrupt_before": body.get("interrupt_before"),
+            "interrupt_after": body.get("interrupt_after"),
+            "webhook": body.get("webhook"),
+            "subgraphs": bool(body.get("stream_subgraphs")),
+            "checkpoint": checkpoint or None,
+            "on_disconnect": body.get("on_disconnect") or "continue",
+            "durability": body.get("durability"),
+            "temporary": temporary,
+        }
+        strategy = body.get("multitask_strategy") or "enqueue"
+        after = float(body.get("after_seconds") or 0)
+        try:
+            run, active = await self.storage.create_run(
+                {
+                    "run_id": str(uuid.uuid4()),
+                    "thread_id": thread_id,
+                    "assistant_id": assistant["assistant_id"],
+                    "metadata": body.get("metadata") or {},
+                    "kwargs": kwargs,
+                    "multitask_strategy": strategy,
+                    "available_at": now_iso(after) if after > 0 else None,
+                },
+                reject_if_busy=strategy == "reject",
+            )
+        except ThreadBusy as exc:
+            raise Conflict(str(exc)) from None
+        if strategy in ("interrupt", "rollback"):
+            for active_id in active:
+                await self.cancel(thread_id, active_id, action=strategy)
+        self.broker.notify_runs_available()
+        return run
+
+    async def _check_run_against_graph(self, thread: dict, graph_id: str, body: dict) -> None:
+        """Reject breakpoints on unknown nodes and resumes of a thread with nothing paused."""
+        command = body.get("command") or {}
+        wants_resume = "resume" in command and command["resume"] is not None
+        breakpoints = [
+            (field, body.get(field)) for field in ("interrupt_before", "interrupt_after")
+            if isinstance(body.get(field), list)
+        ]
+        if not wants_resume and not breakpoints:
+            return
+        async with self.registry.graph(
+            graph_id, thread_config(thread["thread_id"]),
+            checkpointer=self.storage.checkpointer, store=self.storage.store,
+        ) as graph:
+            for field, nodes in breakpoints:
+                unknown = [n for n in nodes if n not in graph.nodes]
+                if unknown:
+                    raise Invalid(
+                        field, f"graph {graph_id!r} has no node(s) {', '.join(map(repr, unknown))}"
+                    )
+            if not wants_resume or thread["status"] == "busy":
+                return  # a queued run may still pause the thread before this one starts
+            config = thread_config(thread["thread_id"], body.get("checkpoint") or (
+                {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
+            ))
+            snapshot = await graph.aget_state(config)
+        pending = pending_interrupts(snapshot) if snapshot.created_at else []
+        if not pending and not snapshot.next:
+            raise BadRequest(
+                f"Thread {thread['thread_id']} has no pending interrupt to resume: "
+                "Command(resume=...) needs a run paused at interrupt()"
+            )
+        resume = command["resume"]
+        if isinstance(resume, dict) and resume and all(
+            isinstance(k, str) and _INTERRUPT_ID.match(k) for k in resume
+        ):
+            unknown = set(resume) - {i["id"] for i in pending}
+            if unknown:
+                raise BadRequest(
+                    f"Interrupt id(s) {', '.join(sorted(unknown))} are not pending on thread "
+                    f"{thread['thread_id']}; pending: {', '.join(i['id'] for i in pending) or 'none'}"
+                )
+
+    # -- read --------------------------------------------------------------
+    async def get(self, thread_id: str | None, run_id: str) -> dict[str, Any]:
+        return await self.storage.get_run(run_id, thread_id)
+
+    async def list(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[dict]:
+        await self.storage.get_thread(thread_id)
+        return await self.storage.list_runs(thread_id, limit=limit, offset=offset, status=status)
+
+    async def delete(self, thread_id: str, run_id: str) -> None:
+        """Delete a finished run. Raises `NotFound`, `Conflict` for a pending/running run."""
+        run = await self.storage.get_run(run_id, thread_id)
+        if run["status"] not in _TERMINAL:
+            raise Conflict(f"Run {run_id} is {run['status']}: cancel it before deleting it")
+        await self.storage.delete_run(run_id, thread_id)
+
+    # -- follow ------------------------------------------------------------
+    async def _is_finished(self, run_id: str) -> bool:
+        try:
+            return (await self.storage.get_run(run_id))["status"] in _TERMINAL
+        except NotFound:
+            return True
+
+    def stream(self, run_id: str, *, last_event_id: str | None = None) -> AsyncIterator[StreamEvent]:
+        """The run's stream events (replayed from the start, or after `last_event_id`)
+        until it ends; empty for a run that ended before its stream was retained."""
+        return self.broker.subscribe(
+            run_id, last_event_id=last_event_id, is_finished=lambda: self._is_finished(run_id)
+        )
+
+    async def wait(self, run_id: str) -> None:
+        """Return once the run has ended (or been deleted)."""
+        async for _ in self.stream(run_id):
+            pass
+
+    async def join(self, thread_id: str | None, run_id: str) -> Any:
+        """Wait for the run and return its output: the thread's values (with `__interrupt__`
+        when it paused at an interrupt), or `{"__error__": {"error", "message"}}`."""
+        await self.storage.get_run(run_id, thread_id)
+        await self.wait(run_id)
+        result = await self.broker.result(run_id)
+        if result is not None:
+            return serde.loads(result)
+        try:
+            run = await self.storage.get_run(run_id)
+        except NotFound:
+            return {}
+        if run.get("output") is not None:
+            return run["output"]
+        if run.get("error") is not None:
+            return {"__error__": run["error"]}
+        return {}
+
+    # -- cancel ------------------------------------------------------------
+    async def cancel(
+        self, thread_id: str, run_id: str, *, action: CancelAction = "interrupt", wait: bool = False
+    ) -> dict[str, Any] | None:
+        """Stop a pending or running run. `interrupt` keeps it with status `interrupted` and
+        keeps the progress it checkpointed; `rollback` deletes it and its checkpoints.
+        A finished run is left as it is. Returns the run after the cancel took effect when
+        `wait` (None if it was rolled back), else None. Raises `NotFound`."""
+        run = await self.storage.get_run(run_id, thread_id)
+        if run["status"] == "pending" and await self.storage.cancel_pending_run(run_id, action):
+            await self.broker.end(run_id)
+            await self.threads.refresh(thread_id)
+            self.broker.notify_runs_available()
+        elif run["status"] in ("pending", "running"):
+            await self.broker.cancel(run_id, action)
+        if not wait:
+            return None
+        await self.wait(run_id)
+        try:
+            return await self.storage.get_run(run_id)
+        except NotFound:
+            return None
+
+
+def _stream_modes(value: Any) -> list[str]:
+    if value is None:
+        return ["values"]
+    return [value] if isinstance(value, str) else list(value)

@@ -1,0 +1,111 @@
+"""Conversions from LangGraph state objects to the Server API's JSON shapes.
+
+Shapes follow `langgraph_sdk.schema` (`ThreadState`, `Interrupt`, `Checkpoint`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.types import Interrupt, StateSnapshot
+
+from waypoint import serde
+
+
+def interrupt_to_dict(interrupt: Interrupt, ns: list[str] | None = None) -> dict[str, Any]:
+    """`{"value", "id", "resumable", "ns", "when"}`: the current client reads `id`/`value`,
+    older clients (and the seeds' printed output) read `resumable`/`ns`/`when` too."""
+    out = {
+        "value": serde.to_jsonable(interrupt.value),
+        "id": interrupt.id,
+        "resumable": True,
+        "ns": ns or [],
+        "when": "during",
+    }
+    if getattr(interrupt, "response_schema", None) is not None:
+        out["response_schema"] = serde.to_jsonable(interrupt.response_schema)
+    return out
+
+
+def interrupts_by_task(snapshot: StateSnapshot) -> dict[str, list[dict[str, Any]]]:
+    """Pending interrupts of a snapshot keyed by task id (the `Thread.interrupts` shape)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for task in snapshot.tasks:
+        if task.interrupts:
+            ns = [f"{task.name}:{task.id}"]
+            out[task.id] = [interrupt_to_dict(i, ns) for i in task.interrupts]
+    return out
+
+
+def pending_interrupts(snapshot: StateSnapshot) -> list[dict[str, Any]]:
+    """All pending interrupts of a snapshot, in task order."""
+    return [i for group in interrupts_by_task(snapshot).values() for i in group]
+
+
+def checkpoint_of(config: dict | None) -> dict[str, Any] | None:
+    """`Checkpoint` (`thread_id`, `checkpoint_ns`, `checkpoint_id`, `checkpoint_map`) of a config."""
+    if not config:
+        return None
+    conf = config.get("configurable") or {}
+    if not conf.get("checkpoint_id"):
+        return None
+    out = {
+        "thread_id": conf.get("thread_id"),
+        "checkpoint_ns": conf.get("checkpoint_ns") or "",
+        "checkpoint_id": conf["checkpoint_id"],
+    }
+    if "checkpoint_map" in conf:
+        out["checkpoint_map"] = conf["checkpoint_map"]
+    return out
+
+
+def snapshot_to_thread_state(snapshot: StateSnapshot) -> dict[str, Any]:
+    """A `StateSnapshot` as the API's `ThreadState` (subgraph states nested in `tasks[].state`)."""
+    tasks = []
+    for task in snapshot.tasks:
+        ns = [f"{task.name}:{task.id}"]
+        tasks.append({
+            "id": task.id,
+            "name": task.name,
+            "path": serde.to_jsonable(task.path),
+            "error": None if task.error is None else (
+                task.error if isinstance(task.error, str) else f"{type(task.error).__name__}({task.error})"
+            ),
+            "interrupts": [interrupt_to_dict(i, ns) for i in task.interrupts],
+            "checkpoint": task.state["configurable"]
+            if task.state is not None and not isinstance(task.state, StateSnapshot) else None,
+            "state": snapshot_to_thread_state(task.state)
+            if isinstance(task.state, StateSnapshot) else None,
+            "result": serde.to_jsonable(getattr(task, "result", None)),
+        })
+    parent = checkpoint_of(snapshot.parent_config)
+    checkpoint = checkpoint_of(snapshot.config)
+    return {
+        "values": serde.to_jsonable(snapshot.values),
+        "next": list(snapshot.next),
+        "tasks": tasks,
+        "metadata": serde.to_jsonable(snapshot.metadata or {}),
+        "created_at": snapshot.created_at,
+        "checkpoint": checkpoint,
+        "parent_checkpoint": parent,
+        "interrupts": pending_interrupts(snapshot),
+        # deprecated fields still read by older clients
+        "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+        "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
+    }
+
+
+def empty_thread_state() -> dict[str, Any]:
+    """The state of a thread that has no checkpoint yet."""
+    return {
+        "values": {},
+        "next": [],
+        "tasks": [],
+        "metadata": {},
+        "created_at": None,
+        "checkpoint": None,
+        "parent_checkpoint": None,
+        "interrupts": [],
+        "checkpoint_id": None,
+        "parent_checkpoint_id": None,
+    }

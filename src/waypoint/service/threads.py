@@ -1,0 +1,225 @@
+"""Threads and their state: CRUD, search, `get_state`, `update_state`, history, copy.
+
+A thread's graph is the one its runs used: the first run records `graph_id` and
+`assistant_id` in the thread's metadata, as the official server does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langgraph.errors import InvalidUpdateError
+from langgraph.pregel import Pregel
+
+from waypoint import serde
+from waypoint.graphs import GraphRegistry
+from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
+from waypoint.service.state import (
+    checkpoint_of,
+    empty_thread_state,
+    interrupts_by_task,
+    snapshot_to_thread_state,
+)
+from waypoint.storage import AlreadyExists, Storage
+from waypoint.streams import Broker
+
+
+def thread_config(thread_id: str, checkpoint: dict | None = None) -> dict[str, Any]:
+    """The `RunnableConfig` addressing a thread's latest checkpoint, or the given one
+    (`{"checkpoint_id", "checkpoint_ns"?, "checkpoint_map"?}`)."""
+    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
+    for key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
+        if checkpoint and checkpoint.get(key) is not None:
+            configurable[key] = checkpoint[key]
+    return {"configurable": configurable}
+
+
+class ThreadService:
+    """Thread records plus the graph state behind them."""
+
+    def __init__(self, storage: Storage, registry: GraphRegistry, broker: Broker):
+        self.storage = storage
+        self.registry = registry
+        self.broker = broker
+
+    # -- records -----------------------------------------------------------
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create from a `ThreadCreate` body. Raises `Conflict` when the id is taken and
+        `if_exists="raise"`, `Invalid` for `supersteps` (not supported)."""
+        if body.get("supersteps"):
+            raise Invalid("supersteps", "creating a thread from supersteps is not supported")
+        thread_id = body.get("thread_id") or str(uuid.uuid4())
+        try:
+            return await self.storage.create_thread(
+                thread_id, metadata=body.get("metadata") or {}, if_exists=body.get("if_exists") or "raise"
+            )
+        except AlreadyExists as exc:
+            raise Conflict(str(exc)) from None
+
+    async def get(self, thread_id: str) -> dict[str, Any]:
+        return await self.storage.get_thread(thread_id)
+
+    async def patch(self, thread_id: str, metadata: dict | None) -> dict[str, Any]:
+        return await self.storage.patch_thread_metadata(thread_id, metadata or {})
+
+    async def delete(self, thread_id: str) -> None:
+        """Stop the thread's active runs, then delete it with its runs and checkpoints."""
+        await self.storage.get_thread(thread_id)
+        for run in await self.storage.list_runs(thread_id, limit=1000, offset=0, status="running"):
+            await self.broker.cancel(run["run_id"], "interrupt")
+        await self.storage.delete_thread(thread_id)
+
+    async def search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        threads = await self.storage.search_threads(
+            ids=body.get("ids"),
+            metadata=body.get("metadata"),
+            values=body.get("values"),
+            status=body.get("status"),
+            limit=body.get("limit", 10),
+            offset=body.get("offset", 0),
+            sort_by=body.get("sort_by") or "created_at",
+            sort_order=body.get("sort_order") or "desc",
+        )
+        if select := body.get("select"):
+            threads = [{k: t.get(k) for k in select} for t in threads]
+        return threads
+
+    async def count(self, body: dict[str, Any]) -> int:
+        return await self.storage.count_threads(
+            metadata=body.get("metadata"), values=body.get("values"), status=body.get("status")
+        )
+
+    async def copy(self, thread_id: str) -> dict[str, Any]:
+        """A new thread holding the same metadata and checkpoint history. Raises `NotFound`."""
+        return await self.storage.copy_thread(thread_id, str(uuid.uuid4()))
+
+    # -- state -------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _graph(self, thread: dict[str, Any]) -> AsyncIterator[Pregel | None]:
+        graph_id = (thread.get("metadata") or {}).get("graph_id")
+        if graph_id is None or graph_id not in self.registry:
+            yield None
+            return
+        async with self.registry.graph(
+            graph_id,
+            thread_config(thread["thread_id"]),
+            checkpointer=self.storage.checkpointer,
+            store=self.storage.store,
+        ) as graph:
+            yield graph
+
+    async def get_state(
+        self, thread_id: str, checkpoint: dict | None = None, subgraphs: bool = False
+    ) -> dict[str, Any]:
+        """`ThreadState` at the latest checkpoint or at `checkpoint`. Raises `NotFound`
+        (thread, or a named checkpoint that does not exist)."""
+        thread = await self.storage.get_thread(thread_id)
+        async with self._graph(thread) as graph:
+            if graph is None:
+                if checkpoint and checkpoint.get("checkpoint_id"):
+                    raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found")
+                return empty_thread_state()
+            snapshot = await graph.aget_state(thread_config(thread_id, checkpoint), subgraphs=subgraphs)
+        if snapshot.created_at is None:
+            if checkpoint and checkpoint.get("checkpoint_id"):
+                raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found")
+            return empty_thread_state()
+        return snapshot_to_thread_state(snapshot)
+
+    async def update_state(
+        self,
+        thread_id: str,
+        values: Any,
+        as_node: str | None = None,
+        checkpoint: dict | None = None,
+    ) -> dict[str, Any]:
+        """Write `values` as if `as_node` had returned them; returns `{"checkpoint": ...}`.
+
+        Raises `NotFound`, `Conflict` (an active run holds the thread), `BadRequest`
+        (no graph has run on the thread yet, or LangGraph refuses the update).
+        """
+        thread = await self.storage.get_thread(thread_id)
+        if thread["status"] == "busy":
+            raise Conflict(f"Thread {thread_id} is busy: wait for its run to finish before updating state")
+        async with self._graph(thread) as graph:
+            if graph is None:
+                raise BadRequest(
+                    f"Thread {thread_id} has no graph yet: run an assistant on it before updating its state"
+                )
+            if as_node is not None and as_node not in graph.nodes:
+                raise Invalid("as_node", f"graph has no node {as_node!r}")
+            try:
+                new_config = await graph.aupdate_state(
+                    thread_config(thread_id, checkpoint), values, as_node=as_node
+                )
+            except (InvalidUpdateError, ValueError) as exc:
+                raise BadRequest(f"Cannot update state: {exc}") from None
+            await self.refresh(thread_id, graph)
+        return {"checkpoint": checkpoint_of(new_config)}
+
+    async def get_history(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 10,
+        before: dict | None = None,
+        metadata: dict | None = None,
+        checkpoint: dict | None = None,
+    ) -> list[dict[str, Any]]:
+        """`ThreadState`s newest first, at most `limit`, older than `before`, whose checkpoint
+        metadata contains `metadata`. Raises `NotFound`."""
+        thread = await self.storage.get_thread(thread_id)
+        async with self._graph(thread) as graph:
+            if graph is None:
+                return []
+            states = []
+            async for snapshot in graph.aget_state_history(
+                thread_config(thread_id, checkpoint),
+                filter=metadata or None,
+                before=thread_config(thread_id, before) if before else None,
+                limit=limit,
+            ):
+                states.append(snapshot_to_thread_state(snapshot))
+        return states
+
+    async def refresh(
+        self,
+        thread_id: str,
+        graph: Pregel | None = None,
+        *,
+        error: Any | None = None,
+        cancelled: bool = False,
+    ) -> dict[str, Any] | None:
+        """Copy the latest checkpoint's values and interrupts onto the thread row and derive
+        its status: `error` if `error` is given, `interrupted` if tasks are pending (an
+        `interrupt()` or a breakpoint), else `idle`. `graph` defaults to the thread's own.
+        Returns the snapshot's pending interrupts by task."""
+        if graph is None:
+            thread = await self.storage.get_thread(thread_id)
+            async with self._graph(thread) as own:
+                if own is None:
+                    await self.storage.set_thread_state(
+                        thread_id, values=thread.get("values"), interrupts=thread.get("interrupts") or {},
+                        error=error, status="error" if error is not None else "idle",
+                    )
+                    return {}
+                return await self.refresh(thread_id, own, error=error, cancelled=cancelled)
+        snapshot = await graph.aget_state(thread_config(thread_id))
+        interrupts = interrupts_by_task(snapshot) if snapshot.created_at else {}
+        if error is not None:
+            status = "error"
+        elif snapshot.next and not cancelled:
+            status = "interrupted"
+        else:
+            status = "idle"
+        await self.storage.set_thread_state(
+            thread_id,
+            values=serde.to_jsonable(snapshot.values) if snapshot.created_at else None,
+            interrupts=interrupts,
+            error=error,
+            status=status,
+        )
+        return interrupts

@@ -1,0 +1,33 @@
+"""Durable state behind one interface (`Storage`); pick an implementation by URI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from waypoint.storage.base import (
+    AlreadyExists,
+    NotFound,
+    Storage,
+    StorageError,
+    ThreadBusy,
+)
+
+__all__ = ["AlreadyExists", "NotFound", "Storage", "StorageError", "ThreadBusy", "open_storage"]
+
+
+def open_storage(database_uri: str) -> Storage:
+    """Return an (unopened) `Storage` for `database_uri`.
+
+    `sqlite:///relative/path.db`, `sqlite:////abs/path.db` or a bare file path select SQLite.
+    Raises `ValueError` for a scheme Waypoint does not support.
+    """
+    if database_uri.startswith("sqlite:///"):
+        path = database_uri[len("sqlite:///"):]
+    elif "://" not in database_uri:
+        path = database_uri
+    else:
+        scheme = database_uri.split("://", 1)[0]
+        raise ValueError(f"Unsupported database URI scheme {scheme!r}; use sqlite:///path")
+    from waypoint.storage.sqlite import SqliteStorage
+
+    return SqliteStorage(Path(path))

@@ -1,0 +1,249 @@
+"""The storage interface: everything Waypoint keeps durably, behind one class.
+
+Records cross this boundary as plain dicts shaped like the LangGraph Server API's
+`Assistant`, `Thread` and `Run` objects (see `langgraph_sdk.schema`), with JSON
+columns already decoded and timestamps as ISO-8601 strings in UTC.
+
+Each implementation also owns the graph checkpointer and the long-term store that
+runs use, so that server rows and checkpoints live in the same database.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
+
+Record = dict[str, Any]
+SortOrder = Literal["asc", "desc"]
+
+#: Run statuses that still hold their thread (the thread is `busy`).
+ACTIVE_RUN_STATUSES = ("pending", "running")
+
+
+class StorageError(Exception):
+    """Base class of the errors storage raises for the service layer to translate."""
+
+
+class NotFound(StorageError):
+    """The addressed assistant, thread or run does not exist."""
+
+
+class AlreadyExists(StorageError):
+    """A create named an id that is taken (and `if_exists` was `raise`)."""
+
+
+class ThreadBusy(StorageError):
+    """A run was created with `multitask_strategy="reject"` on a thread that has an active run.
+
+    `active_run_ids` lists the pending/running runs that hold the thread.
+    """
+
+    def __init__(self, thread_id: str, active_run_ids: Sequence[str]):
+        self.thread_id = thread_id
+        self.active_run_ids = list(active_run_ids)
+        super().__init__(
+            f"Thread {thread_id} is busy with run(s) {', '.join(self.active_run_ids)}; "
+            "multitask_strategy='reject' refuses a concurrent run"
+        )
+
+
+class Storage(abc.ABC):
+    """Durable state of one Waypoint deployment.
+
+    Methods are coroutines; each mutating method is atomic (one transaction).
+    """
+
+    # -- lifecycle ---------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations (idempotent)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    @property
+    @abc.abstractmethod
+    def checkpointer(self) -> BaseCheckpointSaver:
+        """The LangGraph checkpointer every graph runs with."""
+
+    @property
+    @abc.abstractmethod
+    def store(self) -> BaseStore:
+        """The LangGraph long-term store (`/store/*` endpoints and `graph.store`)."""
+
+    # -- assistants --------------------------------------------------------
+    @abc.abstractmethod
+    async def put_assistant(
+        self,
+        assistant_id: str,
+        *,
+        graph_id: str,
+        config: dict,
+        context: dict,
+        metadata: dict,
+        name: str,
+        description: str | None,
+        if_exists: Literal["raise", "do_nothing"] = "raise",
+    ) -> Record:
+        """Insert an assistant (version 1). Raises `AlreadyExists` unless `if_exists="do_nothing"`,
+        in which case the existing record is returned unchanged."""
+
+    @abc.abstractmethod
+    async def get_assistant(self, assistant_id: str) -> Record:
+        """Return the assistant. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def update_assistant(self, assistant_id: str, fields: dict[str, Any]) -> Record:
+        """Replace the given fields (graph_id, config, context, name, description), merge
+        `metadata`, bump `version`. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def delete_assistant(self, assistant_id: str) -> None:
+        """Delete the assistant. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def search_assistants(
+        self,
+        *,
+        graph_id: str | None,
+        name: str | None,
+        metadata: dict | None,
+        limit: int,
+        offset: int,
+        sort_by: str,
+        sort_order: SortOrder,
+    ) -> list[Record]:
+        """Assistants matching every given filter (metadata: each key equal)."""
+
+    @abc.abstractmethod
+    async def count_assistants(
+        self, *, graph_id: str | None, name: str | None, metadata: dict | None
+    ) -> int:
+        """How many assistants `search_assistants` would match with no limit."""
+
+    # -- threads -----------------------------------------------------------
+    @abc.abstractmethod
+    async def create_thread(
+        self,
+        thread_id: str,
+        *,
+        metadata: dict,
+        if_exists: Literal["raise", "do_nothing"] = "raise",
+    ) -> Record:
+        """Insert an `idle` thread. Raises `AlreadyExists` unless `if_exists="do_nothing"`."""
+
+    @abc.abstractmethod
+    async def get_thread(self, thread_id: str) -> Record:
+        """Return the thread. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def patch_thread_metadata(self, thread_id: str, metadata: dict) -> Record:
+        """Merge `metadata` into the thread's metadata. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread, its runs and its checkpoints. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def search_threads(
+        self,
+        *,
+        ids: Sequence[str] | None,
+        metadata: dict | None,
+        values: dict | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+        sort_by: str,
+        sort_order: SortOrder,
+    ) -> list[Record]:
+        """Threads matching every given filter (metadata/values: each top-level key equal)."""
+
+    @abc.abstractmethod
+    async def count_threads(
+        self, *, metadata: dict | None, values: dict | None, status: str | None
+    ) -> int:
+        """How many threads `search_threads` would match with no limit."""
+
+    @abc.abstractmethod
+    async def set_thread_state(
+        self,
+        thread_id: str,
+        *,
+        values: Any,
+        interrupts: dict[str, list],
+        error: Any | None,
+        status: str,
+    ) -> None:
+        """Record the thread's latest values, pending interrupts (task id → interrupts) and
+        error. `status` is applied unless the thread has an active run (it then stays `busy`)."""
+
+    @abc.abstractmethod
+    async def copy_thread(self, source_id: str, target_id: str) -> Record:
+        """Create `target_id` as a copy of the thread row and all its checkpoints (runs are
+        not copied). Raises `NotFound`."""
+
+    # -- runs --------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_run(self, run: Record, *, reject_if_busy: bool) -> tuple[Record, list[str]]:
+        """Insert a `pending` run and mark its thread `busy`, atomically.
+
+        `run` carries run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy
+        and optionally `available_at` (ISO time before which no worker picks it up).
+        Returns (the run, ids of the runs that were already active on the thread).
+        Raises `ThreadBusy` when `reject_if_busy` and the thread has an active run,
+        `NotFound` when the thread does not exist.
+        """
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str, thread_id: str | None = None) -> Record:
+        """Return the run (scoped to `thread_id` when given). Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def list_runs(
+        self, thread_id: str, *, limit: int, offset: int, status: str | None
+    ) -> list[Record]:
+        """The thread's runs, newest first."""
+
+    @abc.abstractmethod
+    async def delete_run(self, run_id: str, thread_id: str) -> None:
+        """Delete the run. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def claim_next_run(self, worker_id: str) -> Record | None:
+        """Atomically take the oldest available `pending` run whose thread has no `running`
+        run, mark it `running` for `worker_id`, and return it; None when there is none."""
+
+    @abc.abstractmethod
+    async def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        output: Any,
+        error: Any | None,
+    ) -> Record:
+        """Set a run's terminal status and its result (the body `runs.join` returns)."""
+
+    @abc.abstractmethod
+    async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
+        """If the run is still `pending`, end it atomically: `interrupt` sets it `interrupted`,
+        `rollback` deletes it. Returns False (and changes nothing) when it is not pending."""
+
+    @abc.abstractmethod
+    async def delete_run_checkpoints(self, thread_id: str, run_id: str) -> None:
+        """Delete the checkpoints (and their writes) that run `run_id` wrote on the thread."""
+
+    @abc.abstractmethod
+    async def next_run_available_at(self) -> str | None:
+        """The earliest `available_at` of a pending run (for delayed runs), or None."""
+
+    @abc.abstractmethod
+    async def fail_orphaned_runs(self, message: str) -> list[Record]:
+        """Mark every `running` run `error` (its worker is gone) and return them.
+        Called at start-up of the single-process deployment."""

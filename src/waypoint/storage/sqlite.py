@@ -1,0 +1,510 @@
+"""SQLite implementation of `Storage`: one database file, WAL mode, one process.
+
+Server rows use one aiosqlite connection guarded by a lock (a transaction at a time);
+the checkpointer (langgraph-checkpoint-sqlite) and the store have connections of their
+own on the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+from waypoint import serde
+from waypoint.clock import now_iso
+from waypoint.storage import migrations
+from waypoint.storage.base import (
+    ACTIVE_RUN_STATUSES,
+    AlreadyExists,
+    NotFound,
+    Record,
+    SortOrder,
+    Storage,
+    ThreadBusy,
+)
+
+_ASSISTANT_JSON = ("config", "context", "metadata")
+_THREAD_JSON = ("metadata", "config", "values", "interrupts", "error")
+_RUN_JSON = ("metadata", "kwargs", "output", "error")
+
+_ASSISTANT_SORT = {"assistant_id", "graph_id", "name", "created_at", "updated_at"}
+_THREAD_SORT = {"thread_id", "status", "created_at", "updated_at", "state_updated_at"}
+
+
+def _decode(row: aiosqlite.Row, json_cols: Sequence[str]) -> Record:
+    rec = dict(row)
+    for col in json_cols:
+        if col in rec:
+            rec[col] = serde.loads(rec[col])
+    return rec
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace('"', '\\"') + '"'
+
+
+def _json_filters(column: str, filters: dict | None) -> tuple[list[str], list[Any]]:
+    """SQL conditions requiring each top-level key of `filters` to equal its value."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for key, value in (filters or {}).items():
+        path = _json_path(key)
+        if value is None:
+            clauses.append(f"json_type({column}, ?) = 'null'")
+            params.append(path)
+        elif isinstance(value, (dict, list)):
+            clauses.append(f"json_extract({column}, ?) = json(?)")
+            params += [path, serde.dumps_str(value)]
+        elif isinstance(value, bool):
+            clauses.append(f"json_type({column}, ?) = ?")
+            params += [path, "true" if value else "false"]
+        else:
+            clauses.append(f"json_extract({column}, ?) = ?")
+            params += [path, value]
+    return clauses, params
+
+
+class SqliteStorage(Storage):
+    """Storage in one SQLite file at `path` (created with its folder if missing)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._conn: aiosqlite.Connection | None = None
+        self._cp_conn: aiosqlite.Connection | None = None
+        self._store_conn: aiosqlite.Connection | None = None
+        self._checkpointer: AsyncSqliteSaver | None = None
+        self._store: AsyncSqliteStore | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA busy_timeout=30000")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = await self._connect()
+        await self._migrate()
+        # The checkpointer and store manage their own transactions.
+        self._cp_conn = await aiosqlite.connect(self.path)
+        await self._cp_conn.execute("PRAGMA journal_mode=WAL")
+        await self._cp_conn.execute("PRAGMA busy_timeout=30000")
+        self._checkpointer = AsyncSqliteSaver(self._cp_conn)
+        await self._checkpointer.setup()
+        # The store issues its own BEGIN/COMMIT: it needs an autocommit connection.
+        self._store_conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._store_conn.execute("PRAGMA busy_timeout=30000")
+        self._store = AsyncSqliteStore(self._store_conn)
+        await self._store.setup()
+
+    async def _migrate(self) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS waypoint_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {r[0] for r in await db.execute_fetchall("SELECT version FROM waypoint_migrations")}
+            for version, name, sql in migrations.load("sqlite"):
+                if version in done:
+                    continue
+                for statement in filter(str.strip, sql.split(";")):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO waypoint_migrations VALUES (?, ?, ?)", (version, name, now_iso())
+                )
+
+    async def close(self) -> None:
+        for conn in (self._store_conn, self._cp_conn, self._conn):
+            if conn is not None:
+                await conn.close()
+        self._conn = self._cp_conn = self._store_conn = None
+
+    @property
+    def checkpointer(self) -> AsyncSqliteSaver:
+        assert self._checkpointer is not None, "storage is not open"
+        return self._checkpointer
+
+    @property
+    def store(self) -> AsyncSqliteStore:
+        assert self._store is not None, "storage is not open"
+        return self._store
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time on the server connection."""
+        assert self._conn is not None, "storage is not open"
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self._lock:
+            async with self._conn.execute(sql, params) as cur:
+                return await cur.fetchone()
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            return list(await self._conn.execute_fetchall(sql, params))
+
+    # -- assistants --------------------------------------------------------
+    async def put_assistant(
+        self,
+        assistant_id: str,
+        *,
+        graph_id: str,
+        config: dict,
+        context: dict,
+        metadata: dict,
+        name: str,
+        description: str | None,
+        if_exists: Literal["raise", "do_nothing"] = "raise",
+    ) -> Record:
+        now = now_iso()
+        async with self._tx() as db:
+            existing = await (await db.execute(
+                "SELECT 1 FROM assistants WHERE assistant_id = ?", (assistant_id,)
+            )).fetchone()
+            if existing is None:
+                await db.execute(
+                    "INSERT INTO assistants (assistant_id, graph_id, config, context, metadata,"
+                    " name, description, version, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                    (assistant_id, graph_id, serde.dumps_str(config), serde.dumps_str(context),
+                     serde.dumps_str(metadata), name, description, now, now),
+                )
+            elif if_exists == "raise":
+                raise AlreadyExists(f"Assistant {assistant_id} already exists")
+        return await self.get_assistant(assistant_id)
+
+    async def get_assistant(self, assistant_id: str) -> Record:
+        row = await self._fetchone("SELECT * FROM assistants WHERE assistant_id = ?", (assistant_id,))
+        if row is None:
+            raise NotFound(f"Assistant {assistant_id} not found")
+        return _decode(row, _ASSISTANT_JSON)
+
+    async def update_assistant(self, assistant_id: str, fields: dict[str, Any]) -> Record:
+        current = await self.get_assistant(assistant_id)
+        sets = ["version = version + 1", "updated_at = ?"]
+        params: list[Any] = [now_iso()]
+        for col in ("graph_id", "name", "description"):
+            if col in fields:
+                sets.append(f"{col} = ?")
+                params.append(fields[col])
+        for col in ("config", "context"):
+            if col in fields:
+                sets.append(f"{col} = ?")
+                params.append(serde.dumps_str(fields[col]))
+        if "metadata" in fields:
+            sets.append("metadata = ?")
+            params.append(serde.dumps_str({**current["metadata"], **fields["metadata"]}))
+        async with self._tx() as db:
+            cur = await db.execute(
+                f"UPDATE assistants SET {', '.join(sets)} WHERE assistant_id = ?",
+                (*params, assistant_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Assistant {assistant_id} not found")
+        return await self.get_assistant(assistant_id)
+
+    async def delete_assistant(self, assistant_id: str) -> None:
+        async with self._tx() as db:
+            cur = await db.execute("DELETE FROM assistants WHERE assistant_id = ?", (assistant_id,))
+            if cur.rowcount == 0:
+                raise NotFound(f"Assistant {assistant_id} not found")
+
+    @staticmethod
+    def _assistant_where(graph_id, name, metadata) -> tuple[str, list[Any]]:
+        clauses, params = _json_filters("metadata", metadata)
+        if graph_id is not None:
+            clauses.append("graph_id = ?")
+            params.append(graph_id)
+        if name is not None:
+            clauses.append("name LIKE ?")
+            params.append(f"%{name}%")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    async def search_assistants(
+        self, *, graph_id, name, metadata, limit, offset, sort_by, sort_order: SortOrder
+    ) -> list[Record]:
+        where, params = self._assistant_where(graph_id, name, metadata)
+        sort_by = sort_by if sort_by in _ASSISTANT_SORT else "created_at"
+        order = "ASC" if sort_order == "asc" else "DESC"
+        rows = await self._fetchall(
+            f"SELECT * FROM assistants{where} ORDER BY {sort_by} {order}, assistant_id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [_decode(r, _ASSISTANT_JSON) for r in rows]
+
+    async def count_assistants(self, *, graph_id, name, metadata) -> int:
+        where, params = self._assistant_where(graph_id, name, metadata)
+        row = await self._fetchone(f"SELECT count(*) FROM assistants{where}", params)
+        return row[0]
+
+    # -- threads -----------------------------------------------------------
+    async def create_thread(
+        self, thread_id: str, *, metadata: dict, if_exists: Literal["raise", "do_nothing"] = "raise"
+    ) -> Record:
+        now = now_iso()
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO threads (thread_id, created_at, updated_at, state_updated_at,"
+                " metadata) VALUES (?, ?, ?, ?, ?)",
+                (thread_id, now, now, now, serde.dumps_str(metadata)),
+            )
+            if cur.rowcount == 0 and if_exists == "raise":
+                raise AlreadyExists(f"Thread {thread_id} already exists")
+        return await self.get_thread(thread_id)
+
+    async def get_thread(self, thread_id: str) -> Record:
+        row = await self._fetchone("SELECT * FROM threads WHERE thread_id = ?", (thread_id,))
+        if row is None:
+            raise NotFound(f"Thread {thread_id} not found")
+        return _decode(row, _THREAD_JSON)
+
+    async def patch_thread_metadata(self, thread_id: str, metadata: dict) -> Record:
+        async with self._tx() as db:
+            row = await (await db.execute(
+                "SELECT metadata FROM threads WHERE thread_id = ?", (thread_id,)
+            )).fetchone()
+            if row is None:
+                raise NotFound(f"Thread {thread_id} not found")
+            merged = {**serde.loads(row[0]), **metadata}
+            await db.execute(
+                "UPDATE threads SET metadata = ?, updated_at = ? WHERE thread_id = ?",
+                (serde.dumps_str(merged), now_iso(), thread_id),
+            )
+        return await self.get_thread(thread_id)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        async with self._tx() as db:
+            cur = await db.execute("DELETE FROM threads WHERE thread_id = ?", (thread_id,))
+            if cur.rowcount == 0:
+                raise NotFound(f"Thread {thread_id} not found")
+            await db.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
+        await self.checkpointer.adelete_thread(thread_id)
+
+    @staticmethod
+    def _thread_where(ids, metadata, values, status) -> tuple[str, list[Any]]:
+        clauses, params = _json_filters("metadata", metadata)
+        more, more_params = _json_filters('"values"', values)
+        clauses += more
+        params += more_params
+        if ids:
+            clauses.append(f"thread_id IN ({', '.join('?' * len(ids))})")
+            params += list(ids)
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    async def search_threads(
+        self, *, ids, metadata, values, status, limit, offset, sort_by, sort_order: SortOrder
+    ) -> list[Record]:
+        where, params = self._thread_where(ids, metadata, values, status)
+        sort_by = sort_by if sort_by in _THREAD_SORT else "created_at"
+        order = "ASC" if sort_order == "asc" else "DESC"
+        rows = await self._fetchall(
+            f"SELECT * FROM threads{where} ORDER BY {sort_by} {order}, thread_id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [_decode(r, _THREAD_JSON) for r in rows]
+
+    async def count_threads(self, *, metadata, values, status) -> int:
+        where, params = self._thread_where(None, metadata, values, status)
+        row = await self._fetchone(f"SELECT count(*) FROM threads{where}", params)
+        return row[0]
+
+    async def set_thread_state(
+        self, thread_id: str, *, values: Any, interrupts: dict[str, list], error: Any | None, status: str
+    ) -> None:
+        now = now_iso()
+        placeholders = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
+        async with self._tx() as db:
+            await db.execute(
+                'UPDATE threads SET "values" = ?, interrupts = ?, error = ?, updated_at = ?,'
+                " state_updated_at = ?,"
+                " status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id"
+                f" AND runs.status IN ({placeholders})) THEN 'busy' ELSE ? END"
+                " WHERE thread_id = ?",
+                (serde.dumps_str(values), serde.dumps_str(interrupts),
+                 None if error is None else serde.dumps_str(error), now, now,
+                 *ACTIVE_RUN_STATUSES, status, thread_id),
+            )
+
+    async def copy_thread(self, source_id: str, target_id: str) -> Record:
+        now = now_iso()
+        async with self._tx() as db:
+            cur = await db.execute(
+                'INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata,'
+                ' config, status, "values", interrupts, error)'
+                ' SELECT ?, ?, ?, ?, metadata, config, CASE WHEN status = \'busy\' THEN \'idle\''
+                ' ELSE status END, "values", interrupts, error FROM threads WHERE thread_id = ?',
+                (target_id, now, now, now, source_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Thread {source_id} not found")
+        # Checkpoint rows are keyed by thread_id; copy them verbatim under the new id.
+        async with self.checkpointer.lock:
+            await self._cp_conn.execute(
+                "INSERT INTO checkpoints SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+                " type, checkpoint, metadata FROM checkpoints WHERE thread_id = ?",
+                (target_id, source_id),
+            )
+            await self._cp_conn.execute(
+                "INSERT INTO writes SELECT ?, checkpoint_ns, checkpoint_id, task_id, idx, channel,"
+                " type, value FROM writes WHERE thread_id = ?",
+                (target_id, source_id),
+            )
+            await self._cp_conn.commit()
+        return await self.get_thread(target_id)
+
+    # -- runs --------------------------------------------------------------
+    async def create_run(self, run: Record, *, reject_if_busy: bool) -> tuple[Record, list[str]]:
+        now = now_iso()
+        placeholders = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
+        async with self._tx() as db:
+            thread = await (await db.execute(
+                "SELECT thread_id FROM threads WHERE thread_id = ?", (run["thread_id"],)
+            )).fetchone()
+            if thread is None:
+                raise NotFound(f"Thread {run['thread_id']} not found")
+            active = [r[0] for r in await db.execute_fetchall(
+                f"SELECT run_id FROM runs WHERE thread_id = ? AND status IN ({placeholders})"
+                " ORDER BY created_at",
+                (run["thread_id"], *ACTIVE_RUN_STATUSES),
+            )]
+            if active and reject_if_busy:
+                raise ThreadBusy(run["thread_id"], active)
+            await db.execute(
+                "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at,"
+                " available_at, status, metadata, kwargs, multitask_strategy)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                (run["run_id"], run["thread_id"], run["assistant_id"], now, now,
+                 run.get("available_at") or now, serde.dumps_str(run.get("metadata") or {}),
+                 serde.dumps_str(run.get("kwargs") or {}), run.get("multitask_strategy", "enqueue")),
+            )
+            await db.execute(
+                "UPDATE threads SET status = 'busy', updated_at = ? WHERE thread_id = ?",
+                (now, run["thread_id"]),
+            )
+        return await self.get_run(run["run_id"]), active
+
+    async def get_run(self, run_id: str, thread_id: str | None = None) -> Record:
+        if thread_id is None:
+            row = await self._fetchone("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        else:
+            row = await self._fetchone(
+                "SELECT * FROM runs WHERE run_id = ? AND thread_id = ?", (run_id, thread_id)
+            )
+        if row is None:
+            raise NotFound(f"Run {run_id} not found")
+        return _decode(row, _RUN_JSON)
+
+    async def list_runs(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[Record]:
+        sql = "SELECT * FROM runs WHERE thread_id = ?"
+        params: list[Any] = [thread_id]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        rows = await self._fetchall(sql, (*params, limit, offset))
+        return [_decode(r, _RUN_JSON) for r in rows]
+
+    async def delete_run(self, run_id: str, thread_id: str) -> None:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "DELETE FROM runs WHERE run_id = ? AND thread_id = ?", (run_id, thread_id)
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Run {run_id} not found")
+
+    async def claim_next_run(self, worker_id: str) -> Record | None:
+        now = now_iso()
+        async with self._tx() as db:
+            row = await (await db.execute(
+                "SELECT run_id FROM runs AS r WHERE r.status = 'pending' AND r.available_at <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM runs AS o WHERE o.thread_id = r.thread_id"
+                " AND o.status = 'running')"
+                " AND NOT EXISTS (SELECT 1 FROM runs AS e WHERE e.thread_id = r.thread_id"
+                " AND e.status = 'pending' AND e.created_at < r.created_at)"
+                " ORDER BY r.created_at, r.rowid LIMIT 1",
+                (now,),
+            )).fetchone()
+            if row is None:
+                return None
+            await db.execute(
+                "UPDATE runs SET status = 'running', worker_id = ?, updated_at = ? WHERE run_id = ?",
+                (worker_id, now, row[0]),
+            )
+        return await self.get_run(row[0])
+
+    async def finish_run(self, run_id: str, *, status: str, output: Any, error: Any | None) -> Record:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE runs SET status = ?, output = ?, error = ?, updated_at = ? WHERE run_id = ?",
+                (status, serde.dumps_str(output),
+                 None if error is None else serde.dumps_str(error), now_iso(), run_id),
+            )
+        return await self.get_run(run_id)
+
+    async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
+        async with self._tx() as db:
+            if action == "rollback":
+                cur = await db.execute(
+                    "DELETE FROM runs WHERE run_id = ? AND status = 'pending'", (run_id,)
+                )
+            else:
+                cur = await db.execute(
+                    "UPDATE runs SET status = 'interrupted', updated_at = ?"
+                    " WHERE run_id = ? AND status = 'pending'",
+                    (now_iso(), run_id),
+                )
+            return cur.rowcount > 0
+
+    async def delete_run_checkpoints(self, thread_id: str, run_id: str) -> None:
+        # langgraph copies config["metadata"] (which holds run_id) into checkpoint metadata.
+        async with self.checkpointer.lock:
+            await self._cp_conn.execute(
+                "DELETE FROM writes WHERE thread_id = ? AND checkpoint_id IN (SELECT checkpoint_id"
+                " FROM checkpoints WHERE thread_id = ?"
+                " AND json_extract(CAST(metadata AS TEXT), '$.run_id') = ?)",
+                (thread_id, thread_id, run_id),
+            )
+            await self._cp_conn.execute(
+                "DELETE FROM checkpoints WHERE thread_id = ?"
+                " AND json_extract(CAST(metadata AS TEXT), '$.run_id') = ?",
+                (thread_id, run_id),
+            )
+            await self._cp_conn.commit()
+
+    async def next_run_available_at(self) -> str | None:
+        row = await self._fetchone("SELECT min(available_at) FROM runs WHERE status = 'pending'")
+        return row[0] if row else None
+
+    async def fail_orphaned_runs(self, message: str) -> list[Record]:
+        rows = await self._fetchall("SELECT run_id FROM runs WHERE status = 'running'")
+        failed = []
+        for row in rows:
+            failed.append(await self.finish_run(
+                row[0], status="error", output=None,
+                error={"error": "WorkerLost", "message": message},
+            ))
+        return failed
