@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, get_type_hints
+
+import typing_extensions
+from typing_extensions import is_typeddict
 
 from waypoint import serde
 from waypoint.graphs import GraphRegistry, system_assistant_id
@@ -17,6 +20,46 @@ def _is_uuid(value: str) -> bool:
     except (ValueError, TypeError, AttributeError):
         return False
     return True
+
+
+def _json_schema(typ: Any) -> dict[str, Any] | None:
+    """JSON Schema of a state/input/output type, or None when pydantic cannot build one.
+
+    A `typing.TypedDict` (which pydantic refuses on Python < 3.12, and which the seeds use)
+    is rebuilt as a `typing_extensions.TypedDict` with the same fields first.
+    """
+    from pydantic import TypeAdapter
+
+    if is_typeddict(typ):
+        hints = get_type_hints(typ, include_extras=True)
+        typ = typing_extensions.TypedDict(typ.__name__, hints, total=getattr(typ, "__total__", True))
+    try:
+        return serde.to_jsonable(TypeAdapter(typ).json_schema())
+    except Exception:
+        return None
+
+
+def _graph_schemas(graph: Any) -> dict[str, Any]:
+    """`input_schema`, `output_schema`, `state_schema`, `config_schema`, `context_schema`
+    of a compiled graph (None for any LangGraph cannot express)."""
+    builder = getattr(graph, "builder", None)
+
+    def schema(attr: str, fallback):
+        typ = getattr(builder, attr, None) if builder is not None else None
+        if typ is not None and (found := _json_schema(typ)) is not None:
+            return found
+        try:
+            return serde.to_jsonable(fallback())
+        except Exception:  # a type LangGraph cannot express in JSON Schema
+            return None
+
+    return {
+        "input_schema": schema("input_schema", graph.get_input_jsonschema),
+        "output_schema": schema("output_schema", graph.get_output_jsonschema),
+        "state_schema": schema("state_schema", graph.get_output_jsonschema),
+        "config_schema": schema("config_schema", graph.get_config_jsonschema),
+        "context_schema": schema("context_schema", graph.get_context_jsonschema),
+    }
 
 
 class AssistantService:
@@ -114,26 +157,7 @@ class AssistantService:
         "context_schema"}` as JSON Schemas (None where LangGraph cannot derive one)."""
         assistant = await self.resolve(assistant_id)
         async with self.registry.graph(assistant["graph_id"], {}) as graph:
-            def schema(fn):
-                try:
-                    return serde.to_jsonable(fn())
-                except Exception:  # a schema LangGraph cannot express in JSON Schema
-                    return None
-
-            builder = getattr(graph, "builder", None)
-            state_schema = None
-            if builder is not None and getattr(builder, "state_schema", None) is not None:
-                from pydantic import TypeAdapter
-
-                state_schema = schema(lambda: TypeAdapter(builder.state_schema).json_schema())
-            return {
-                "graph_id": assistant["graph_id"],
-                "input_schema": schema(graph.get_input_jsonschema),
-                "output_schema": schema(graph.get_output_jsonschema),
-                "state_schema": state_schema or schema(graph.get_output_jsonschema),
-                "config_schema": schema(graph.get_config_jsonschema),
-                "context_schema": schema(graph.get_context_jsonschema),
-            }
+            return {"graph_id": assistant["graph_id"], **_graph_schemas(graph)}
 
     async def get_subgraphs(
         self, assistant_id: str, namespace: str | None = None, recurse: bool = False
@@ -143,9 +167,5 @@ class AssistantService:
         out: dict[str, Any] = {}
         async with self.registry.graph(assistant["graph_id"], {}) as graph:
             async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
-                out[ns] = {
-                    "graph_id": assistant["graph_id"],
-                    "input_schema": serde.to_jsonable(sub.get_input_jsonschema()),
-                    "output_schema": serde.to_jsonable(sub.get_output_jsonschema()),
-                }
+                out[ns] = {"graph_id": assistant["graph_id"], **_graph_schemas(sub)}
         return out

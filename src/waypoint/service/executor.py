@@ -27,17 +27,6 @@ from waypoint.streams import Broker
 
 log = logging.getLogger(__name__)
 
-#: Keys the server puts into `configurable` (the official server does the same).
-_RESERVED_CONFIGURABLE = ("thread_id", "run_id", "assistant_id", "graph_id")
-
-
-class RunCancelled(Exception):
-    """The run was stopped by `runs.cancel` or a double-text; `action` says how."""
-
-    def __init__(self, action: str):
-        self.action = action
-        super().__init__(f"run cancelled ({action})")
-
 
 def error_payload(exc: BaseException) -> dict[str, str]:
     """`{"error": exception type, "message": text}`, the shape of the `error` stream event."""
@@ -143,12 +132,7 @@ class RunExecutor:
             log.exception("run %s failed outside the graph", run_id)
             output = {"__error__": error_payload(exc)}
             with contextlib.suppress(Exception):
-                await self.storage.finish_run(run_id, status="error", output=output, error=error_payload(exc))
-                thread = await self.storage.get_thread(thread_id)
-                await self.storage.set_thread_state(
-                    thread_id, values=thread.get("values"), interrupts=thread.get("interrupts") or {},
-                    error=error_payload(exc), status="error",
-                )
+                await self._fail(run, error_payload(exc))
         finally:
             await self.broker.end(run_id, None if output is None else serde.dumps(output))
             if run["kwargs"].get("temporary"):  # stateless run, on_completion="delete"
@@ -198,31 +182,39 @@ class RunExecutor:
             if cancel_action == "rollback":
                 await self._rollback(run, graph)
                 return None
-            interrupts = await self.threads.refresh(
+            thread_state = await self.threads.derive_state(
                 thread_id, graph, error=error if status == "error" else None,
                 cancelled=cancel_action is not None,
             )
             if error is not None:
                 output: Any = {"__error__": error}
             else:
-                values = (await self.storage.get_thread(thread_id)).get("values")
+                values = thread_state["values"]
                 output = values if isinstance(values, dict) else ({} if values is None else values)
-                pending = [i for group in (interrupts or {}).values() for i in group]
+                pending = [i for group in thread_state["interrupts"].values() for i in group]
                 if pending and isinstance(output, dict) and status == "success":
                     output = {**output, "__interrupt__": pending}
-            await self.storage.finish_run(run_id, status=status, output=output, error=error)
+            await self.storage.finish_run(
+                run_id, status=status, output=output, error=error, thread_state=thread_state
+            )
             return output
 
     async def _fail_before_start(self, run: dict, exc: Exception) -> dict:
         error = error_payload(exc)
         await self._publish(run["run_id"], "error", error)
-        await self.storage.finish_run(run["run_id"], status="error", output={"__error__": error}, error=error)
-        thread = await self.storage.get_thread(run["thread_id"])
-        await self.storage.set_thread_state(
-            run["thread_id"], values=thread.get("values"), interrupts=thread.get("interrupts") or {},
-            error=error, status="error",
-        )
+        await self._fail(run, error)
         return {"__error__": error}
+
+    async def _fail(self, run: dict, error: dict) -> None:
+        """End the run `error` and put its thread in `error`, keeping the thread's values."""
+        thread = await self.storage.get_thread(run["thread_id"])
+        await self.storage.finish_run(
+            run["run_id"], status="error", output={"__error__": error}, error=error,
+            thread_state={
+                "values": thread.get("values"), "interrupts": thread.get("interrupts") or {},
+                "error": error, "status": "error",
+            },
+        )
 
     async def _rollback(self, run: dict, graph: Any) -> None:
         """Delete the run and the checkpoints it wrote; the thread returns to its prior state."""

@@ -185,41 +185,44 @@ class ThreadService:
                 states.append(snapshot_to_thread_state(snapshot))
         return states
 
-    async def refresh(
+    async def derive_state(
         self,
         thread_id: str,
         graph: Pregel | None = None,
         *,
         error: Any | None = None,
         cancelled: bool = False,
-    ) -> dict[str, Any] | None:
-        """Copy the latest checkpoint's values and interrupts onto the thread row and derive
-        its status: `error` if `error` is given, `interrupted` if tasks are pending (an
-        `interrupt()` or a breakpoint), else `idle`. `graph` defaults to the thread's own.
-        Returns the snapshot's pending interrupts by task."""
+    ) -> dict[str, Any]:
+        """The thread row's state from its latest checkpoint, as `set_thread_state` keywords:
+        `values`, `interrupts` (pending, by task id), `error`, and `status` - `error` if
+        `error` is given, `interrupted` if tasks are pending (an `interrupt()` or a
+        breakpoint) and the run was not cancelled, else `idle`. `graph` defaults to the
+        thread's own; a thread without one keeps its stored values."""
         if graph is None:
             thread = await self.storage.get_thread(thread_id)
             async with self._graph(thread) as own:
-                if own is None:
-                    await self.storage.set_thread_state(
-                        thread_id, values=thread.get("values"), interrupts=thread.get("interrupts") or {},
-                        error=error, status="error" if error is not None else "idle",
-                    )
-                    return {}
-                return await self.refresh(thread_id, own, error=error, cancelled=cancelled)
+                if own is not None:
+                    return await self.derive_state(thread_id, own, error=error, cancelled=cancelled)
+            return {
+                "values": thread.get("values"),
+                "interrupts": thread.get("interrupts") or {},
+                "error": error,
+                "status": "error" if error is not None else "idle",
+            }
         snapshot = await graph.aget_state(thread_config(thread_id))
-        interrupts = interrupts_by_task(snapshot) if snapshot.created_at else {}
         if error is not None:
             status = "error"
         elif snapshot.next and not cancelled:
             status = "interrupted"
         else:
             status = "idle"
-        await self.storage.set_thread_state(
-            thread_id,
-            values=serde.to_jsonable(snapshot.values) if snapshot.created_at else None,
-            interrupts=interrupts,
-            error=error,
-            status=status,
-        )
-        return interrupts
+        return {
+            "values": serde.to_jsonable(snapshot.values) if snapshot.created_at else None,
+            "interrupts": interrupts_by_task(snapshot) if snapshot.created_at else {},
+            "error": error,
+            "status": status,
+        }
+
+    async def refresh(self, thread_id: str, graph: Pregel | None = None, **kwargs: Any) -> None:
+        """Store `derive_state(...)` on the thread row (status stays `busy` while a run is active)."""
+        await self.storage.set_thread_state(thread_id, **await self.derive_state(thread_id, graph, **kwargs))

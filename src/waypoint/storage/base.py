@@ -227,8 +227,10 @@ class Storage(abc.ABC):
         status: str,
         output: Any,
         error: Any | None,
+        thread_state: dict[str, Any] | None = None,
     ) -> Record:
-        """Set a run's terminal status and its result (the body `runs.join` returns)."""
+        """Set a run's terminal status and its result (the body `runs.join` returns) and, in
+        the same transaction, the thread's state (`set_thread_state` keywords) if given."""
 
     @abc.abstractmethod
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:

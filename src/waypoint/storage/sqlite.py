@@ -335,19 +335,27 @@ class SqliteStorage(Storage):
     async def set_thread_state(
         self, thread_id: str, *, values: Any, interrupts: dict[str, list], error: Any | None, status: str
     ) -> None:
+        async with self._tx() as db:
+            await self._set_thread_state(
+                db, thread_id, values=values, interrupts=interrupts, error=error, status=status
+            )
+
+    @staticmethod
+    async def _set_thread_state(
+        db: aiosqlite.Connection, thread_id: str, *, values: Any, interrupts: dict, error: Any, status: str
+    ) -> None:
         now = now_iso()
         placeholders = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
-        async with self._tx() as db:
-            await db.execute(
-                'UPDATE threads SET "values" = ?, interrupts = ?, error = ?, updated_at = ?,'
-                " state_updated_at = ?,"
-                " status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id"
-                f" AND runs.status IN ({placeholders})) THEN 'busy' ELSE ? END"
-                " WHERE thread_id = ?",
-                (serde.dumps_str(values), serde.dumps_str(interrupts),
-                 None if error is None else serde.dumps_str(error), now, now,
-                 *ACTIVE_RUN_STATUSES, status, thread_id),
-            )
+        await db.execute(
+            'UPDATE threads SET "values" = ?, interrupts = ?, error = ?, updated_at = ?,'
+            " state_updated_at = ?,"
+            " status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id"
+            f" AND runs.status IN ({placeholders})) THEN 'busy' ELSE ? END"
+            " WHERE thread_id = ?",
+            (serde.dumps_str(values), serde.dumps_str(interrupts),
+             None if error is None else serde.dumps_str(error), now, now,
+             *ACTIVE_RUN_STATUSES, status, thread_id),
+        )
 
     async def copy_thread(self, source_id: str, target_id: str) -> Record:
         now = now_iso()
@@ -361,18 +369,19 @@ class SqliteStorage(Storage):
             )
             if cur.rowcount == 0:
                 raise NotFound(f"Thread {source_id} not found")
-        # Checkpoint rows are keyed by thread_id; copy them verbatim under the new id.
+        # Checkpoint rows are keyed by thread_id; copy them verbatim under the new id. Column
+        # lists are read from the tables, which langgraph-checkpoint-sqlite owns and migrates.
         async with self.checkpointer.lock:
-            await self._cp_conn.execute(
-                "INSERT INTO checkpoints SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
-                " type, checkpoint, metadata FROM checkpoints WHERE thread_id = ?",
-                (target_id, source_id),
-            )
-            await self._cp_conn.execute(
-                "INSERT INTO writes SELECT ?, checkpoint_ns, checkpoint_id, task_id, idx, channel,"
-                " type, value FROM writes WHERE thread_id = ?",
-                (target_id, source_id),
-            )
+            for table in ("checkpoints", "writes"):
+                columns = [
+                    row[1] for row in await self._cp_conn.execute_fetchall(f"PRAGMA table_info({table})")
+                    if row[1] != "thread_id"
+                ]
+                cols = ", ".join(columns)
+                await self._cp_conn.execute(
+                    f"INSERT INTO {table} (thread_id, {cols}) SELECT ?, {cols} FROM {table} WHERE thread_id = ?",
+                    (target_id, source_id),
+                )
             await self._cp_conn.commit()
         return await self.get_thread(target_id)
 
@@ -456,13 +465,20 @@ class SqliteStorage(Storage):
             )
         return await self.get_run(row[0])
 
-    async def finish_run(self, run_id: str, *, status: str, output: Any, error: Any | None) -> Record:
+    async def finish_run(
+        self, run_id: str, *, status: str, output: Any, error: Any | None,
+        thread_state: dict[str, Any] | None = None,
+    ) -> Record:
         async with self._tx() as db:
             await db.execute(
                 "UPDATE runs SET status = ?, output = ?, error = ?, updated_at = ? WHERE run_id = ?",
                 (status, serde.dumps_str(output),
                  None if error is None else serde.dumps_str(error), now_iso(), run_id),
             )
+            if thread_state is not None:
+                row = await (await db.execute("SELECT thread_id FROM runs WHERE run_id = ?", (run_id,))).fetchone()
+                if row is not None:
+                    await self._set_thread_state(db, row[0], **thread_state)
         return await self.get_run(run_id)
 
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
