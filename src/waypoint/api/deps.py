@@ -37,6 +37,7 @@ class JSONResponse(Response):
 def stream_mode_filter(stream_mode: list[str] | None) -> Callable[[str], bool]:
     """Predicate on SSE event names keeping the given stream modes (all when None);
     `metadata` and `error` always pass."""
+    stream_mode = [m for m in stream_mode or [] if m]  # the SDK sends `stream_mode=` for None
     if not stream_mode:
         return lambda _event: True
     wanted = {"messages" if m == "messages-tuple" else m for m in stream_mode} | {"metadata", "error"}

@@ -233,7 +233,7 @@ class RunExecutor:
         context = {**(assistant.get("context") or {}), **(kwargs.get("context") or {})} or None
         options: dict[str, Any] = {
             "stream_mode": sorted(modes),
-            "subgraphs": True,
+            "subgraphs": subgraphs,
             "interrupt_before": kwargs.get("interrupt_before"),
             "interrupt_after": kwargs.get("interrupt_after"),
         }
@@ -245,9 +245,7 @@ class RunExecutor:
         accumulator = _MessagesAccumulator()
 
         async def handle(ns: tuple, mode: str, chunk: Any) -> None:
-            if ns and not subgraphs and mode != "messages":
-                return  # LLM tokens of subgraphs are streamed either way, as upstream does
-            suffix = ("|" + "|".join(ns)) if ns and subgraphs else ""
+            suffix = ("|" + "|".join(ns)) if ns else ""
             if mode in ("values", "updates") and isinstance(chunk, dict) and chunk.get("__interrupt__"):
                 chunk = {**chunk, "__interrupt__": await self._interrupts(graph, config, chunk["__interrupt__"])}
                 if mode == "updates" and not requested & {"values", "updates"}:
@@ -267,12 +265,13 @@ class RunExecutor:
         if "events" in requested:
             async for event in graph.astream_events(graph_input, config, version="v2", **options):
                 if event.get("event") == "on_chain_stream" and event.get("run_id") == run_id:
-                    await handle(*event["data"]["chunk"])
+                    chunk = event["data"]["chunk"]
+                    await handle(*(chunk if subgraphs else ((), *chunk)))
                 else:
                     await self._publish(run_id, "events", event)
         else:
-            async for ns, mode, chunk in graph.astream(graph_input, config, **options):
-                await handle(ns, mode, chunk)
+            async for chunk in graph.astream(graph_input, config, **options):
+                await handle(*(chunk if subgraphs else ((), *chunk)))
 
     async def _interrupts(self, graph: Any, config: dict, interrupts: Any) -> list[dict]:
         """Interrupt objects with their `ns` looked up in the thread's latest state."""

@@ -1,0 +1,75 @@
+"""Durability across process restarts: a paused thread resumes after a restart; a run whose
+process was killed ends `error` and never leaves its thread `busy`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import ServerProcess
+from langgraph_sdk import get_client
+from langgraph_sdk.schema import Command
+
+
+async def test_interrupted_thread_survives_restart(tmp_path):
+    server = ServerProcess(tmp_path).start()
+    try:
+        client = get_client(url=server.url)
+        thread = await client.threads.create(metadata={"case": "restart"})
+        thread_id = thread["thread_id"]
+        paused = await client.runs.wait(thread_id, "agent", input={"some_text": "before restart"})
+        interrupt_id = paused["__interrupt__"][0]["id"]
+        finished = await client.threads.create()
+        await client.runs.wait(finished["thread_id"], "chain", input={"input": "kept"})
+    finally:
+        server.stop()
+
+    server.port = server.port  # same database file, fresh process
+    server.start()
+    try:
+        client = get_client(url=server.url)
+        again = await client.threads.get(thread_id)
+        assert again["status"] == "interrupted"
+        assert again["metadata"]["case"] == "restart"
+        state = await client.threads.get_state(thread_id)
+        assert [i["id"] for i in state["interrupts"]] == [interrupt_id]
+        assert state["values"] == {"some_text": "before restart"}
+        assert (await client.threads.get_state(finished["thread_id"]))["values"]["visited"] == [
+            "node_a", "node_b", "node_c"
+        ]
+        resumed = await client.runs.wait(thread_id, "agent", command=Command(resume="after restart"))
+        assert resumed == {"some_text": "after restart"}
+        assert (await client.threads.get(thread_id))["status"] == "idle"
+    finally:
+        server.stop()
+
+
+async def test_killed_process_leaves_no_busy_thread(tmp_path):
+    server = ServerProcess(tmp_path).start()
+    client = get_client(url=server.url)
+    bystander = await client.threads.create()
+    await client.runs.wait(bystander["thread_id"], "agent", input={"some_text": "untouched"})
+    bystander_state = await client.threads.get_state(bystander["thread_id"])
+
+    thread = await client.threads.create()
+    run = await client.runs.create(thread["thread_id"], "slow", input={"steps": 100, "delay": 0.1})
+    for _ in range(100):
+        if (await client.runs.get(thread["thread_id"], run["run_id"]))["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    server.kill()  # SIGKILL mid-run
+
+    server.start()
+    try:
+        client = get_client(url=server.url)
+        crashed = await client.runs.get(thread["thread_id"], run["run_id"])
+        assert crashed["status"] == "error"
+        assert (await client.threads.get(thread["thread_id"]))["status"] == "error"
+        assert await client.threads.search(status="busy") == []
+        assert await client.threads.get_state(bystander["thread_id"]) == bystander_state
+        # The thread takes new runs again.
+        result = await client.runs.wait(thread["thread_id"], "slow", input={"steps": 1, "delay": 0, "count": 0})
+        assert result["count"] == 1
+        assert (await client.threads.get(thread["thread_id"]))["status"] == "idle"
+    finally:
+        server.stop()
