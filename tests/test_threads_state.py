@@ -210,3 +210,57 @@ async def test_assistant_errors(client, http):
     assert r.status_code == 404
     r = http.post("/assistants", json={"config": {}})
     assert r.status_code == 422 and "graph_id" in r.json()["detail"]
+
+
+async def test_subgraph_interrupt_state_and_resume(client):
+    thread = await client.threads.create()
+    thread_id = thread["thread_id"]
+    result = await client.runs.wait(thread_id, "nested", input={"draft": "plan"})
+    assert [i["value"] for i in result["__interrupt__"]] == [{"approve": "plan"}]
+
+    flat = await client.threads.get_state(thread_id)
+    assert flat["next"] == ["approval"]
+    assert flat["tasks"][0]["state"] is None and flat["tasks"][0]["checkpoint"] is not None
+    deep = await client.threads.get_state(thread_id, subgraphs=True)
+    sub = deep["tasks"][0]["state"]
+    assert sub["values"] == {"draft": "plan"} and sub["next"] == ["review"]
+    assert [i["value"] for i in sub["interrupts"]] == [{"approve": "plan"}]
+
+    done = await client.runs.wait(thread_id, "nested", command=Command(resume="yes"))
+    assert done == {"draft": "plan", "approved": "yes"}
+
+
+async def test_openapi_and_docs(http):
+    spec = http.get("/openapi.json")
+    assert spec.status_code == 200
+    paths = spec.json()["paths"]
+    for path in ("/threads/{thread_id}/runs/wait", "/threads/{thread_id}/state", "/assistants/search", "/store/items"):
+        assert path in paths
+    assert http.get("/docs").status_code == 200
+    assert http.get("/ok").json() == {"ok": True}
+    assert "agent" in http.get("/info").json()["graphs"]
+
+
+async def test_store_items(client):
+    await client.store.put_item(["users", "ada"], "prefs", {"theme": "dark"})
+    item = await client.store.get_item(["users", "ada"], "prefs")
+    assert item["value"] == {"theme": "dark"} and item["namespace"] == ["users", "ada"]
+    found = await client.store.search_items(["users"], filter={"theme": "dark"})
+    assert [i["key"] for i in found["items"]] == ["prefs"]
+    spaces = await client.store.list_namespaces(prefix=["users"])
+    assert ["users", "ada"] in spaces["namespaces"]
+    await client.store.delete_item(["users", "ada"], "prefs")
+    with pytest.raises(httpx.HTTPStatusError) as err:
+        await client.store.get_item(["users", "ada"], "prefs")
+    assert err.value.response.status_code == 404
+
+
+async def test_delete_thread_with_running_run(client):
+    thread = await client.threads.create()
+    run = await client.runs.create(thread["thread_id"], "slow", input={"steps": 100, "delay": 0.05})
+    await client.runs.join_stream(thread["thread_id"], run["run_id"]).__anext__()  # started
+    await client.threads.delete(thread["thread_id"])
+    with pytest.raises(httpx.HTTPStatusError) as err:
+        await client.threads.get(thread["thread_id"])
+    assert err.value.response.status_code == 404
+    assert await client.threads.search(ids=[thread["thread_id"]]) == []

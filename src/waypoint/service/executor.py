@@ -128,6 +128,8 @@ class RunExecutor:
         output: Any = None
         try:
             output = await self._execute(run)
+        except NotFound:
+            log.info("run %s ended after its thread was deleted", run_id)
         except Exception as exc:  # a bug of ours: never leave the run or thread hanging
             log.exception("run %s failed outside the graph", run_id)
             output = {"__error__": error_payload(exc)}

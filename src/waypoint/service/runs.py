@@ -19,12 +19,13 @@ from waypoint.service.assistants import AssistantService
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.state import pending_interrupts
 from waypoint.service.threads import ThreadService, thread_config
+from waypoint.service.waiting import run_has_ended, wait_run_ended
 from waypoint.storage import Storage, ThreadBusy
+from waypoint.storage.base import ACTIVE_RUN_STATUSES
 from waypoint.streams import Broker, CancelAction, StreamEvent
 
 #: LangGraph interrupt ids are xxh3-128 hex digests.
 _INTERRUPT_ID = re.compile(r"^[0-9a-f]{32}$")
-_TERMINAL = ("success", "error", "timeout", "interrupted")
 
 
 class RunService:
@@ -172,28 +173,21 @@ class RunService:
     async def delete(self, thread_id: str, run_id: str) -> None:
         """Delete a finished run. Raises `NotFound`, `Conflict` for a pending/running run."""
         run = await self.storage.get_run(run_id, thread_id)
-        if run["status"] not in _TERMINAL:
+        if run["status"] in ACTIVE_RUN_STATUSES:
             raise Conflict(f"Run {run_id} is {run['status']}: cancel it before deleting it")
         await self.storage.delete_run(run_id, thread_id)
 
     # -- follow ------------------------------------------------------------
-    async def _is_finished(self, run_id: str) -> bool:
-        try:
-            return (await self.storage.get_run(run_id))["status"] in _TERMINAL
-        except NotFound:
-            return True
-
     def stream(self, run_id: str, *, last_event_id: str | None = None) -> AsyncIterator[StreamEvent]:
         """The run's stream events (replayed from the start, or after `last_event_id`)
         until it ends; empty for a run that ended before its stream was retained."""
         return self.broker.subscribe(
-            run_id, last_event_id=last_event_id, is_finished=lambda: self._is_finished(run_id)
+            run_id, last_event_id=last_event_id, is_finished=lambda: run_has_ended(self.storage, run_id)
         )
 
     async def wait(self, run_id: str) -> None:
         """Return once the run has ended (or been deleted)."""
-        async for _ in self.stream(run_id):
-            pass
+        await wait_run_ended(self.storage, self.broker, run_id)
 
     async def join(self, thread_id: str | None, run_id: str) -> Any:
         """Wait for the run and return its output: the thread's values (with `__interrupt__`

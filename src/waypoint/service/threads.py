@@ -6,6 +6,7 @@ A thread's graph is the one its runs used: the first run records `graph_id` and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from waypoint.service.state import (
     interrupts_by_task,
     snapshot_to_thread_state,
 )
+from waypoint.service.waiting import wait_run_ended
 from waypoint.storage import AlreadyExists, Storage
 from waypoint.streams import Broker
 
@@ -65,11 +67,20 @@ class ThreadService:
     async def patch(self, thread_id: str, metadata: dict | None) -> dict[str, Any]:
         return await self.storage.patch_thread_metadata(thread_id, metadata or {})
 
-    async def delete(self, thread_id: str) -> None:
-        """Stop the thread's active runs, then delete it with its runs and checkpoints."""
+    async def delete(self, thread_id: str, *, grace_seconds: float = 10.0) -> None:
+        """Stop the thread's running runs (waiting up to `grace_seconds` for them to stop
+        writing checkpoints), then delete it with its runs and checkpoints. Raises `NotFound`."""
         await self.storage.get_thread(thread_id)
-        for run in await self.storage.list_runs(thread_id, limit=1000, offset=0, status="running"):
+        running = await self.storage.list_runs(thread_id, limit=1000, offset=0, status="running")
+        for run in running:
             await self.broker.cancel(run["run_id"], "interrupt")
+
+        if running:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(wait_run_ended(self.storage, self.broker, r["run_id"]) for r in running)),
+                    grace_seconds,
+                )
         await self.storage.delete_thread(thread_id)
 
     async def search(self, body: dict[str, Any]) -> list[dict[str, Any]]:
