@@ -47,7 +47,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "waypoint", "serve", "--config", str(self.config),
              "--host", "127.0.0.1", "--port", str(self.port),
-             "--database-uri", f"sqlite:///{self.database}", *self.extra],
+             "--database-uri", f"sqlite:///{self.database}", "--workers", "32", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
         )
         deadline = time.monotonic() + timeout
