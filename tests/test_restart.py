@@ -73,3 +73,28 @@ async def test_killed_process_leaves_no_busy_thread(tmp_path):
         assert (await client.threads.get(thread["thread_id"]))["status"] == "idle"
     finally:
         server.stop()
+
+
+async def test_queued_run_survives_a_kill_and_runs_after_restart(tmp_path):
+    server = ServerProcess(tmp_path).start()
+    client = get_client(url=server.url)
+    thread = await client.threads.create()
+    first = await client.runs.create(thread["thread_id"], "slow", input={"steps": 100, "delay": 0.1})
+    queued = await client.runs.create(thread["thread_id"], "chain", input={"input": "queued"})
+    for _ in range(100):
+        if (await client.runs.get(thread["thread_id"], first["run_id"]))["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.runs.get(thread["thread_id"], queued["run_id"]))["status"] == "pending"
+    server.kill()
+
+    server.start()
+    try:
+        client = get_client(url=server.url)
+        result = await client.runs.join(thread["thread_id"], queued["run_id"])
+        assert result["visited"] == ["node_a", "node_b", "node_c"]
+        assert (await client.runs.get(thread["thread_id"], first["run_id"]))["status"] == "error"
+        assert (await client.runs.get(thread["thread_id"], queued["run_id"]))["status"] == "success"
+        assert (await client.threads.get(thread["thread_id"]))["status"] == "idle"
+    finally:
+        server.stop()

@@ -13,6 +13,7 @@ from waypoint.service.executor import RunExecutor
 from waypoint.service.runs import RunService
 from waypoint.service.store import StoreService
 from waypoint.service.threads import ThreadService
+from waypoint.service.webhooks import WebhookSender
 from waypoint.service.worker import WorkerPool
 from waypoint.storage import Storage
 from waypoint.streams import Broker
@@ -44,7 +45,7 @@ class Services:
         assistants = AssistantService(storage, registry)
         threads = ThreadService(storage, registry, broker)
         runs = RunService(storage, broker, registry, assistants, threads)
-        executor = RunExecutor(storage, broker, registry, threads, run_timeout=run_timeout)
+        executor = RunExecutor(storage, broker, registry, threads, WebhookSender(), run_timeout=run_timeout)
         pool = WorkerPool(storage, broker, executor, threads, size=workers)
         return cls(storage, broker, registry, assistants, threads, runs, StoreService(storage), pool)
 
@@ -57,5 +58,6 @@ class Services:
 
     async def stop(self) -> None:
         await self.workers.stop()
+        await self.workers.executor.webhooks.close()
         await self.broker.close()
         await self.storage.close()

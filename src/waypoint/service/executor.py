@@ -19,13 +19,45 @@ from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
 from langgraph.types import Command, Send
 
 from waypoint import serde
+from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
+from waypoint.service.records import public_run
 from waypoint.service.state import interrupt_to_dict, pending_interrupts
 from waypoint.service.threads import ThreadService, thread_config
+from waypoint.service.webhooks import WebhookSender
 from waypoint.storage import NotFound, Storage
 from waypoint.streams import Broker
 
 log = logging.getLogger(__name__)
+
+
+#: Key of a run's (or its assistant's) `config` giving the run's timeout in seconds; Waypoint
+#: reads it and the graph never sees it.
+RUN_TIMEOUT_KEY = "run_timeout"
+
+
+def run_timeout(server_timeout: float | None, assistant: dict, run: dict) -> float | None:
+    """The tighter of the server's `--run-timeout` and the run's `config.run_timeout`
+    (falling back to the assistant's); None for no limit."""
+    own = (run["kwargs"].get("config") or {}).get(RUN_TIMEOUT_KEY)
+    if own is None:
+        own = (assistant.get("config") or {}).get(RUN_TIMEOUT_KEY)
+    limits = [t for t in (server_timeout, own) if t is not None]
+    return min(limits) if limits else None
+
+
+def webhook_payload(run: dict, values: Any) -> dict[str, Any]:
+    """The body POSTed to a run's webhook (see `WebhookSender`)."""
+    payload = {
+        **public_run(run),
+        "run_started_at": run.get("started_at"),
+        "run_ended_at": run.get("updated_at"),
+        "webhook_sent_at": now_iso(),
+        "values": values,
+    }
+    if run.get("error") is not None:
+        payload["error"] = run["error"]
+    return payload
 
 
 def error_payload(exc: BaseException) -> dict[str, str]:
@@ -39,7 +71,10 @@ def build_config(assistant: dict, run: dict) -> dict[str, Any]:
     kwargs = run["kwargs"]
     a_conf = assistant.get("config") or {}
     r_conf = kwargs.get("config") or {}
-    config: dict[str, Any] = {**a_conf, **{k: v for k, v in r_conf.items() if k != "configurable"}}
+    config: dict[str, Any] = {
+        **{k: v for k, v in a_conf.items() if k != RUN_TIMEOUT_KEY},
+        **{k: v for k, v in r_conf.items() if k not in ("configurable", RUN_TIMEOUT_KEY)},
+    }
     configurable = {**(a_conf.get("configurable") or {}), **(r_conf.get("configurable") or {})}
     ids = {
         "thread_id": run["thread_id"],
@@ -105,6 +140,7 @@ class RunExecutor:
         broker: Broker,
         registry: GraphRegistry,
         threads: ThreadService,
+        webhooks: WebhookSender,
         *,
         run_timeout: float | None = None,
     ):
@@ -112,6 +148,7 @@ class RunExecutor:
         self.broker = broker
         self.registry = registry
         self.threads = threads
+        self.webhooks = webhooks
         self.run_timeout = run_timeout
 
     async def _publish(self, run_id: str, event: str, data: Any) -> None:
@@ -150,6 +187,7 @@ class RunExecutor:
         except NotFound as exc:
             return await self._fail_before_start(run, exc)
         config = build_config(assistant, run)
+        timeout = run_timeout(self.run_timeout, assistant, run)
         async with self.registry.graph(
             assistant["graph_id"], config,
             checkpointer=self.storage.checkpointer, store=self.storage.store,
@@ -161,7 +199,7 @@ class RunExecutor:
             cancel = asyncio.create_task(self.broker.wait_cancel(run_id))
             try:
                 done, _ = await asyncio.wait(
-                    {stream, cancel}, timeout=self.run_timeout, return_when=asyncio.FIRST_COMPLETED
+                    {stream, cancel}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
             finally:
                 cancel.cancel()
@@ -174,7 +212,7 @@ class RunExecutor:
                     status = "interrupted"
                 else:
                     status = "timeout"
-                    error = {"error": "TimeoutError", "message": f"Run exceeded {self.run_timeout} seconds"}
+                    error = {"error": "TimeoutError", "message": f"Run exceeded its timeout of {timeout} seconds"}
                     await self._publish(run_id, "error", error)
             elif (exc := stream.exception()) is not None:
                 status = "error"
@@ -185,8 +223,7 @@ class RunExecutor:
                 await self._rollback(run, graph)
                 return None
             thread_state = await self.threads.derive_state(
-                thread_id, graph, error=error if status == "error" else None,
-                cancelled=cancel_action is not None,
+                thread_id, graph, error=error, cancelled=cancel_action is not None
             )
             if error is not None:
                 output: Any = {"__error__": error}
@@ -196,9 +233,11 @@ class RunExecutor:
                 pending = [i for group in thread_state["interrupts"].values() for i in group]
                 if pending and isinstance(output, dict) and status == "success":
                     output = {**output, "__interrupt__": pending}
-            await self.storage.finish_run(
+            finished = await self.storage.finish_run(
                 run_id, status=status, output=output, error=error, thread_state=thread_state
             )
+            if kwargs.get("webhook"):
+                self.webhooks.send(kwargs["webhook"], webhook_payload(finished, thread_state["values"]))
             return output
 
     async def _fail_before_start(self, run: dict, exc: Exception) -> dict:

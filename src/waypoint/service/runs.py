@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import urlparse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,8 @@ from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
 from waypoint.service.assistants import AssistantService
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
+from waypoint.service.executor import RUN_TIMEOUT_KEY
+from waypoint.service.records import public_run
 from waypoint.service.state import pending_interrupts
 from waypoint.service.threads import ThreadService, thread_config
 from waypoint.service.waiting import run_has_ended, wait_run_ended
@@ -54,9 +57,12 @@ class RunService:
         (unknown breakpoint node), `BadRequest` (a resume with nothing to resume),
         `Conflict` (`multitask_strategy="reject"` on a busy thread).
         """
+        _validate_run_fields(body)
         assistant = await self.assistants.resolve(body["assistant_id"])
         graph_id = assistant["graph_id"]
         temporary = False
+        if thread_id is None and (body.get("command") or {}).get("resume") is not None:
+            raise BadRequest("You must provide a thread_id when resuming: a stateless run has nothing to resume")
         if thread_id is None:
             thread_id = str(uuid.uuid4())
             await self.storage.create_thread(
@@ -117,7 +123,7 @@ class RunService:
             for active_id in active:
                 await self.cancel(thread_id, active_id, action=strategy)
         self.broker.notify_runs_available()
-        return run
+        return public_run(run)
 
     async def _check_run_against_graph(self, thread: dict, graph_id: str, body: dict) -> None:
         """Reject breakpoints on unknown nodes and resumes of a thread with nothing paused."""
@@ -164,11 +170,12 @@ class RunService:
 
     # -- read --------------------------------------------------------------
     async def get(self, thread_id: str | None, run_id: str) -> dict[str, Any]:
-        return await self.storage.get_run(run_id, thread_id)
+        return public_run(await self.storage.get_run(run_id, thread_id))
 
     async def list(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[dict]:
         await self.storage.get_thread(thread_id)
-        return await self.storage.list_runs(thread_id, limit=limit, offset=offset, status=status)
+        runs = await self.storage.list_runs(thread_id, limit=limit, offset=offset, status=status)
+        return [public_run(r) for r in runs]
 
     async def delete(self, thread_id: str, run_id: str) -> None:
         """Delete a finished run. Raises `NotFound`, `Conflict` for a pending/running run."""
@@ -226,9 +233,23 @@ class RunService:
             return None
         await self.wait(run_id)
         try:
-            return await self.storage.get_run(run_id)
+            return public_run(await self.storage.get_run(run_id))
         except NotFound:
             return None
+
+
+def _validate_run_fields(body: dict[str, Any]) -> None:
+    """Checks beyond the request model's types. Raises `Invalid` naming the field."""
+    webhook = body.get("webhook")
+    if webhook is not None:
+        parsed = urlparse(webhook)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise Invalid("webhook", f"must be an absolute http(s) URL, got {webhook!r}")
+    timeout = (body.get("config") or {}).get(RUN_TIMEOUT_KEY)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise Invalid(f"config.{RUN_TIMEOUT_KEY}", f"must be a positive number of seconds, got {timeout!r}")
 
 
 def _stream_modes(value: Any) -> list[str]:

@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds between queue polls when nothing wakes the pool (a safety net for lost wake-ups).
 POLL_SECONDS = 1.0
+#: Seconds a claimed run stays leased to its worker without a heartbeat.
+LEASE_SECONDS = 30.0
+#: Seconds between heartbeats (lease renewals) and between sweeps for orphaned runs.
+HEARTBEAT_SECONDS = LEASE_SECONDS / 3
 
 
 class WorkerPool:
@@ -38,34 +42,66 @@ class WorkerPool:
         self.size = size
         self.worker_id = str(uuid.uuid4())
         self._active: dict[str, asyncio.Task] = {}
-        self._loop_task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        """Fail runs orphaned by a previous process (their threads leave `busy`), then
-        start picking runs up."""
-        for run in await self.storage.fail_orphaned_runs(
-            "The server stopped while this run was executing"
-        ):
-            with contextlib.suppress(Exception):
-                await self.threads.refresh(run["thread_id"], error=run["error"])
-        self._loop_task = asyncio.create_task(self._loop(), name="waypoint-worker-pool")
+        """Recover runs orphaned by a previous process (their threads leave `busy`), then
+        start picking runs up, heartbeating leases and sweeping for expired ones."""
+        await self.recover_orphans(at_startup=True)
+        self._tasks = [
+            asyncio.create_task(self._loop(), name="waypoint-worker-pool"),
+            asyncio.create_task(self._heartbeat(), name="waypoint-heartbeat"),
+        ]
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop picking runs; cancel active runs (`interrupted`) and wait up to `grace_seconds`."""
-        if self._loop_task is not None:
-            self._loop_task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+                await task
         for run_id in list(self._active):
             await self.broker.cancel(run_id, "interrupt")
         if self._active:
             await asyncio.wait(list(self._active.values()), timeout=grace_seconds)
 
+    async def recover_orphans(self, *, at_startup: bool = False) -> None:
+        """Runs whose worker died: re-queued if they had not written a checkpoint yet (no
+        step started), else ended `error`; either way their thread is not left `busy`."""
+        for run in await self.storage.orphaned_runs(at_startup=at_startup):
+            if run["run_id"] in self._active:
+                continue  # ours and alive (its lease renewal was late)
+            try:
+                if not await self.storage.run_wrote_checkpoints(run["thread_id"], run["run_id"]):
+                    if await self.storage.requeue_run(run["run_id"]):
+                        log.warning("re-queued run %s: its worker died before it started a step", run["run_id"])
+                        self.broker.notify_runs_available()
+                    continue
+                error = {"error": "WorkerLost", "message": "The worker executing this run stopped before it finished"}
+                thread_state = await self.threads.derive_state(run["thread_id"], error=error)
+                await self.storage.finish_run(
+                    run["run_id"], status="error", output={"__error__": error}, error=error,
+                    thread_state=thread_state,
+                )
+                await self.broker.end(run["run_id"])
+                log.warning("run %s ended with error: its worker died mid-run", run["run_id"])
+            except Exception:
+                log.exception("could not recover orphaned run %s", run["run_id"])
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self.storage.renew_leases(self.worker_id, list(self._active), LEASE_SECONDS)
+                await self.recover_orphans()
+            except Exception:
+                log.exception("heartbeat failed; retrying")
+
     async def _loop(self) -> None:
         while True:
             try:
                 while len(self._active) < self.size:
-                    run = await self.storage.claim_next_run(self.worker_id)
+                    run = await self.storage.claim_next_run(self.worker_id, LEASE_SECONDS)
                     if run is None:
                         break
                     task = asyncio.create_task(self.executor.execute(run), name=f"run-{run['run_id']}")

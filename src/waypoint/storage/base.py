@@ -215,9 +215,27 @@ class Storage(abc.ABC):
         """Delete the run. Raises `NotFound`."""
 
     @abc.abstractmethod
-    async def claim_next_run(self, worker_id: str) -> Record | None:
+    async def claim_next_run(self, worker_id: str, lease_seconds: float) -> Record | None:
         """Atomically take the oldest available `pending` run whose thread has no `running`
-        run, mark it `running` for `worker_id`, and return it; None when there is none."""
+        run, mark it `running` for `worker_id` with a lease of `lease_seconds`, set its
+        `started_at`, and return it; None when there is none."""
+
+    @abc.abstractmethod
+    async def renew_leases(self, worker_id: str, run_ids: Sequence[str], lease_seconds: float) -> None:
+        """Extend the leases of `worker_id`'s running runs (the worker's heartbeat)."""
+
+    @abc.abstractmethod
+    async def orphaned_runs(self, *, at_startup: bool) -> list[Record]:
+        """`running` runs whose worker is gone: those whose lease expired, and at start-up of
+        a single-process deployment (SQLite) every `running` run."""
+
+    @abc.abstractmethod
+    async def requeue_run(self, run_id: str) -> bool:
+        """Put a `running` run back to `pending` (no worker, no lease). False if it was not running."""
+
+    @abc.abstractmethod
+    async def run_wrote_checkpoints(self, thread_id: str, run_id: str) -> bool:
+        """Whether run `run_id` wrote any checkpoint on the thread (it started a step)."""
 
     @abc.abstractmethod
     async def finish_run(
@@ -244,8 +262,3 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def next_run_available_at(self) -> str | None:
         """The earliest `available_at` of a pending run (for delayed runs), or None."""
-
-    @abc.abstractmethod
-    async def fail_orphaned_runs(self, message: str) -> list[Record]:
-        """Mark every `running` run `error` (its worker is gone) and return them.
-        Called at start-up of the single-process deployment."""

@@ -445,7 +445,7 @@ class SqliteStorage(Storage):
             if cur.rowcount == 0:
                 raise NotFound(f"Run {run_id} not found")
 
-    async def claim_next_run(self, worker_id: str) -> Record | None:
+    async def claim_next_run(self, worker_id: str, lease_seconds: float) -> Record | None:
         now = now_iso()
         async with self._tx() as db:
             row = await (await db.execute(
@@ -460,10 +460,48 @@ class SqliteStorage(Storage):
             if row is None:
                 return None
             await db.execute(
-                "UPDATE runs SET status = 'running', worker_id = ?, updated_at = ? WHERE run_id = ?",
-                (worker_id, now, row[0]),
+                "UPDATE runs SET status = 'running', worker_id = ?, updated_at = ?, started_at = ?,"
+                " lease_expires_at = ? WHERE run_id = ?",
+                (worker_id, now, now, now_iso(lease_seconds), row[0]),
             )
         return await self.get_run(row[0])
+
+    async def renew_leases(self, worker_id: str, run_ids: Sequence[str], lease_seconds: float) -> None:
+        if not run_ids:
+            return
+        async with self._tx() as db:
+            await db.execute(
+                f"UPDATE runs SET lease_expires_at = ? WHERE worker_id = ? AND status = 'running'"
+                f" AND run_id IN ({', '.join('?' * len(run_ids))})",
+                (now_iso(lease_seconds), worker_id, *run_ids),
+            )
+
+    async def orphaned_runs(self, *, at_startup: bool) -> list[Record]:
+        if at_startup:  # one process owns this file: nothing can still be running
+            rows = await self._fetchall("SELECT * FROM runs WHERE status = 'running'")
+        else:
+            rows = await self._fetchall(
+                "SELECT * FROM runs WHERE status = 'running' AND lease_expires_at < ?", (now_iso(),)
+            )
+        return [_decode(r, _RUN_JSON) for r in rows]
+
+    async def requeue_run(self, run_id: str) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE runs SET status = 'pending', worker_id = NULL, lease_expires_at = NULL,"
+                " started_at = NULL, updated_at = ? WHERE run_id = ? AND status = 'running'",
+                (now_iso(), run_id),
+            )
+            return cur.rowcount > 0
+
+    async def run_wrote_checkpoints(self, thread_id: str, run_id: str) -> bool:
+        async with self.checkpointer.lock:
+            async with self._cp_conn.execute(
+                "SELECT 1 FROM checkpoints WHERE thread_id = ?"
+                " AND json_extract(CAST(metadata AS TEXT), '$.run_id') = ? LIMIT 1",
+                (thread_id, run_id),
+            ) as cur:
+                return await cur.fetchone() is not None
 
     async def finish_run(
         self, run_id: str, *, status: str, output: Any, error: Any | None,
@@ -471,7 +509,8 @@ class SqliteStorage(Storage):
     ) -> Record:
         async with self._tx() as db:
             await db.execute(
-                "UPDATE runs SET status = ?, output = ?, error = ?, updated_at = ? WHERE run_id = ?",
+                "UPDATE runs SET status = ?, output = ?, error = ?, updated_at = ?,"
+                " lease_expires_at = NULL WHERE run_id = ?",
                 (status, serde.dumps_str(output),
                  None if error is None else serde.dumps_str(error), now_iso(), run_id),
             )
@@ -514,13 +553,3 @@ class SqliteStorage(Storage):
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) FROM runs WHERE status = 'pending'")
         return row[0] if row else None
-
-    async def fail_orphaned_runs(self, message: str) -> list[Record]:
-        rows = await self._fetchall("SELECT run_id FROM runs WHERE status = 'running'")
-        failed = []
-        for row in rows:
-            failed.append(await self.finish_run(
-                row[0], status="error", output=None,
-                error={"error": "WorkerLost", "message": message},
-            ))
-        return failed
