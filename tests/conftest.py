@@ -26,13 +26,24 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """One `python -m waypoint serve` child process with its own database and log file."""
+    """One `python -m waypoint serve` child process with its own log file.
 
-    def __init__(self, workdir: Path, config: Path = GRAPHS_CONFIG, *extra: str):
+    `database_uri` defaults to a SQLite file in `workdir`; `redis_uri` adds the Redis broker.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *extra: str,
+        database_uri: str | None = None,
+        redis_uri: str | None = None,
+        config: Path = GRAPHS_CONFIG,
+    ):
         self.workdir = workdir
         self.config = config
         self.extra = list(extra)
-        self.database = workdir / "waypoint.sqlite"
+        self.database_uri = database_uri or f"sqlite:///{workdir / 'waypoint.sqlite'}"
+        self.redis_uri = redis_uri
         self.log_path = workdir / "server.log"
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -46,8 +57,9 @@ class ServerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "waypoint", "serve", "--config", str(self.config),
-             "--host", "127.0.0.1", "--port", str(self.port),
-             "--database-uri", f"sqlite:///{self.database}", "--workers", "32", *self.extra],
+             "--host", "127.0.0.1", "--port", str(self.port), "--database-uri", self.database_uri,
+             *(["--redis-uri", self.redis_uri] if self.redis_uri else []),
+             "--workers", "32", "--lease-seconds", "3", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
         )
         deadline = time.monotonic() + timeout
@@ -89,13 +101,58 @@ def output_dir() -> Path:
     return path
 
 
+#: Backends every server-driving test runs against; WAYPOINT_TEST_BACKENDS=sqlite narrows it.
+BACKENDS = os.environ.get("WAYPOINT_TEST_BACKENDS", "sqlite,postgres").split(",")
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory, output_dir):
-    """The shared server: every graph of tests/graphs/langgraph.json on a fresh SQLite file."""
-    proc = ServerProcess(tmp_path_factory.mktemp("server")).start()
+def postgres():
+    """A throwaway PostgreSQL server (started on first use)."""
+    from services import PostgresServer
+
+    pg = PostgresServer().start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A throwaway Redis server (started on first use)."""
+    from services import RedisServer
+
+    r = RedisServer().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    """`sqlite` (SQLite + in-process broker) or `postgres` (PostgreSQL + Redis)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def make_server(backend, request):
+    """Factory of `ServerProcess`es on the current backend; for PostgreSQL each call gets a
+    fresh database unless `database_uri` is given (to share one between processes)."""
+
+    def make(workdir: Path, *extra: str, database_uri: str | None = None) -> ServerProcess:
+        if backend == "sqlite":
+            return ServerProcess(workdir, *extra, database_uri=database_uri)
+        pg = request.getfixturevalue("postgres")
+        redis_uri = request.getfixturevalue("redis_server").uri
+        return ServerProcess(workdir, *extra, database_uri=database_uri or pg.create_database(), redis_uri=redis_uri)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def server(make_server, backend, tmp_path_factory, output_dir):
+    """The shared server of a backend: every graph of tests/graphs/langgraph.json, fresh database."""
+    proc = make_server(tmp_path_factory.mktemp(f"server-{backend}")).start()
     yield proc
     proc.stop()
-    (output_dir / "server.log").write_text(proc.log())
+    (output_dir / f"server-{backend}.log").write_text(proc.log())
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import ServerProcess
 from langgraph_sdk import get_client
 from langgraph_sdk.schema import Command
 
 
-async def test_interrupted_thread_survives_restart(tmp_path):
-    server = ServerProcess(tmp_path).start()
+async def test_interrupted_thread_survives_restart(make_server, tmp_path):
+    server = make_server(tmp_path).start()
     try:
         client = get_client(url=server.url)
         thread = await client.threads.create(metadata={"case": "restart"})
@@ -23,7 +22,6 @@ async def test_interrupted_thread_survives_restart(tmp_path):
     finally:
         server.stop()
 
-    server.port = server.port  # same database file, fresh process
     server.start()
     try:
         client = get_client(url=server.url)
@@ -43,8 +41,8 @@ async def test_interrupted_thread_survives_restart(tmp_path):
         server.stop()
 
 
-async def test_killed_process_leaves_no_busy_thread(tmp_path):
-    server = ServerProcess(tmp_path).start()
+async def test_killed_process_leaves_no_busy_thread(make_server, tmp_path):
+    server = make_server(tmp_path).start()
     client = get_client(url=server.url)
     bystander = await client.threads.create()
     await client.runs.wait(bystander["thread_id"], "agent", input={"some_text": "untouched"})
@@ -52,18 +50,15 @@ async def test_killed_process_leaves_no_busy_thread(tmp_path):
 
     thread = await client.threads.create()
     run = await client.runs.create(thread["thread_id"], "slow", input={"steps": 100, "delay": 0.1})
-    for _ in range(100):
-        if (await client.runs.get(thread["thread_id"], run["run_id"]))["status"] == "running":
-            break
-        await asyncio.sleep(0.05)
+    await _until_status(client, thread["thread_id"], run["run_id"], "running")
     await asyncio.sleep(0.3)
     server.kill()  # SIGKILL mid-run
 
     server.start()
     try:
         client = get_client(url=server.url)
-        crashed = await client.runs.get(thread["thread_id"], run["run_id"])
-        assert crashed["status"] == "error"
+        # SQLite: recovered at start-up; PostgreSQL: once the dead worker's lease expires.
+        await _until_status(client, thread["thread_id"], run["run_id"], "error")
         assert (await client.threads.get(thread["thread_id"]))["status"] == "error"
         assert await client.threads.search(status="busy") == []
         assert await client.threads.get_state(bystander["thread_id"]) == bystander_state
@@ -75,16 +70,13 @@ async def test_killed_process_leaves_no_busy_thread(tmp_path):
         server.stop()
 
 
-async def test_queued_run_survives_a_kill_and_runs_after_restart(tmp_path):
-    server = ServerProcess(tmp_path).start()
+async def test_queued_run_survives_a_kill_and_runs_after_restart(make_server, tmp_path):
+    server = make_server(tmp_path).start()
     client = get_client(url=server.url)
     thread = await client.threads.create()
     first = await client.runs.create(thread["thread_id"], "slow", input={"steps": 100, "delay": 0.1})
     queued = await client.runs.create(thread["thread_id"], "chain", input={"input": "queued"})
-    for _ in range(100):
-        if (await client.runs.get(thread["thread_id"], first["run_id"]))["status"] == "running":
-            break
-        await asyncio.sleep(0.05)
+    await _until_status(client, thread["thread_id"], first["run_id"], "running")
     assert (await client.runs.get(thread["thread_id"], queued["run_id"]))["status"] == "pending"
     server.kill()
 
@@ -98,3 +90,10 @@ async def test_queued_run_survives_a_kill_and_runs_after_restart(tmp_path):
         assert (await client.threads.get(thread["thread_id"]))["status"] == "idle"
     finally:
         server.stop()
+
+
+async def _until_status(client, thread_id, run_id, status, timeout=30.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await client.runs.get(thread_id, run_id))["status"] != status:
+        assert asyncio.get_running_loop().time() < deadline, f"run {run_id} never became {status}"
+        await asyncio.sleep(0.05)

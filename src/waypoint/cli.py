@@ -19,8 +19,17 @@ def build_app(settings: Settings):
 
     registry = GraphRegistry.from_config(settings.config_path)
     storage = open_storage(settings.resolved_database_uri())
+    if settings.redis_uri:
+        if not settings.resolved_database_uri().startswith(("postgresql://", "postgres://")):
+            raise ValueError("--redis-uri needs a PostgreSQL --database-uri: SQLite serves one process")
+        from waypoint.streams.redis import RedisBroker
+
+        broker = RedisBroker(settings.redis_uri)
+    else:
+        broker = InProcessBroker()
     services = Services.build(
-        storage, InProcessBroker(), registry, workers=settings.workers, run_timeout=settings.run_timeout
+        storage, broker, registry, workers=settings.workers, run_timeout=settings.run_timeout,
+        lease_seconds=settings.lease_seconds,
     )
     return create_app(services)
 
@@ -32,9 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", default=None, help="path to langgraph.json (default ./langgraph.json)")
     serve.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
-    serve.add_argument("--database-uri", default=None, help="sqlite:///path (default .waypoint/ next to the config)")
+    serve.add_argument("--database-uri", default=None,
+                       help="sqlite:///path (default .waypoint/ next to the config) or postgresql://… (env DATABASE_URI)")
+    serve.add_argument("--redis-uri", default=None, help="redis://… for several processes (env REDIS_URI)")
     serve.add_argument("--workers", type=int, default=None, help="concurrent runs in this process (default 10)")
     serve.add_argument("--run-timeout", type=float, default=None, help="seconds before a run times out")
+    serve.add_argument("--lease-seconds", type=float, default=None,
+                       help="seconds before a silent worker's runs count as orphaned (default 30)")
     serve.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
 
@@ -45,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(
         config_path=args.config, host=args.host, port=args.port, database_uri=args.database_uri,
-        workers=args.workers, run_timeout=args.run_timeout,
+        redis_uri=args.redis_uri,
+        workers=args.workers, run_timeout=args.run_timeout, lease_seconds=args.lease_seconds,
     )
     try:
         app = build_app(settings)

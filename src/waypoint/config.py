@@ -14,17 +14,22 @@ DEFAULT_PORT = 8123
 class Settings:
     """One deployment's settings.
 
-    `database_uri`: `sqlite:///path` (default: `.waypoint/waypoint.sqlite` next to the config).
+    `database_uri`: `sqlite:///path` (default: `.waypoint/waypoint.sqlite` next to the config)
+    or `postgresql://…`. `redis_uri`: `redis://…` to share run streams and signals between
+    processes (without it, one process serves everything).
     `workers`: runs executed concurrently by this process. `run_timeout`: seconds before a
-    run ends with status `timeout` (None: no limit).
+    run ends with status `timeout` (None: no limit). `lease_seconds`: how long a run's worker
+    may go silent before other workers treat the run as orphaned (heartbeats every third of it).
     """
 
     config_path: Path
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     database_uri: str | None = None
+    redis_uri: str | None = None
     workers: int = 10
     run_timeout: float | None = None
+    lease_seconds: float = 30.0
 
     def resolved_database_uri(self) -> str:
         if self.database_uri:
@@ -41,8 +46,10 @@ class Settings:
             "host": env.get("WAYPOINT_HOST", "127.0.0.1"),
             "port": int(env.get("WAYPOINT_PORT", DEFAULT_PORT)),
             "database_uri": env.get("DATABASE_URI"),
+            "redis_uri": env.get("REDIS_URI"),
             "workers": int(env.get("WAYPOINT_WORKERS", 10)),
             "run_timeout": float(env["WAYPOINT_RUN_TIMEOUT"]) if env.get("WAYPOINT_RUN_TIMEOUT") else None,
+            "lease_seconds": float(env.get("WAYPOINT_LEASE_SECONDS", 30)),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["config_path"] = Path(values["config_path"])

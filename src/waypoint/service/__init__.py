@@ -41,12 +41,13 @@ class Services:
         *,
         workers: int = 10,
         run_timeout: float | None = None,
+        lease_seconds: float = 30.0,
     ) -> Services:
         assistants = AssistantService(storage, registry)
         threads = ThreadService(storage, registry, broker)
         runs = RunService(storage, broker, registry, assistants, threads)
         executor = RunExecutor(storage, broker, registry, threads, WebhookSender(), run_timeout=run_timeout)
-        pool = WorkerPool(storage, broker, executor, threads, size=workers)
+        pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds)
         return cls(storage, broker, registry, assistants, threads, runs, StoreService(storage), pool)
 
     async def start(self) -> None:

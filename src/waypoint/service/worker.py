@@ -17,10 +17,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between queue polls when nothing wakes the pool (a safety net for lost wake-ups).
 POLL_SECONDS = 1.0
-#: Seconds a claimed run stays leased to its worker without a heartbeat.
-LEASE_SECONDS = 30.0
-#: Seconds between heartbeats (lease renewals) and between sweeps for orphaned runs.
-HEARTBEAT_SECONDS = LEASE_SECONDS / 3
 
 
 class WorkerPool:
@@ -34,12 +30,16 @@ class WorkerPool:
         threads: ThreadService,
         *,
         size: int = 10,
+        lease_seconds: float = 30.0,
     ):
         self.storage = storage
         self.broker = broker
         self.executor = executor
         self.threads = threads
         self.size = size
+        #: Seconds a claimed run stays leased without a heartbeat; heartbeats (lease renewals
+        #: and sweeps for orphaned runs) come every third of it.
+        self.lease_seconds = lease_seconds
         self.worker_id = str(uuid.uuid4())
         self._active: dict[str, asyncio.Task] = {}
         self._tasks: list[asyncio.Task] = []
@@ -90,9 +90,9 @@ class WorkerPool:
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.lease_seconds / 3)
             try:
-                await self.storage.renew_leases(self.worker_id, list(self._active), LEASE_SECONDS)
+                await self.storage.renew_leases(self.worker_id, list(self._active), self.lease_seconds)
                 await self.recover_orphans()
             except Exception:
                 log.exception("heartbeat failed; retrying")
@@ -101,7 +101,7 @@ class WorkerPool:
         while True:
             try:
                 while len(self._active) < self.size:
-                    run = await self.storage.claim_next_run(self.worker_id, LEASE_SECONDS)
+                    run = await self.storage.claim_next_run(self.worker_id, self.lease_seconds)
                     if run is None:
                         break
                     task = asyncio.create_task(self.executor.execute(run), name=f"run-{run['run_id']}")

@@ -387,7 +387,6 @@ class SqliteStorage(Storage):
 
     # -- runs --------------------------------------------------------------
     async def create_run(self, run: Record, *, reject_if_busy: bool) -> tuple[Record, list[str]]:
-        now = now_iso()
         placeholders = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
         async with self._tx() as db:
             thread = await (await db.execute(
@@ -395,6 +394,7 @@ class SqliteStorage(Storage):
             )).fetchone()
             if thread is None:
                 raise NotFound(f"Thread {run['thread_id']} not found")
+            now = now_iso()  # under the thread lock: created_at follows queue order
             active = [r[0] for r in await db.execute_fetchall(
                 f"SELECT run_id FROM runs WHERE thread_id = ? AND status IN ({placeholders})"
                 " ORDER BY created_at",

@@ -1,0 +1,487 @@
+"""PostgreSQL implementation of `Storage`: all durable state, safe for many processes.
+
+Server rows, checkpoints (langgraph-checkpoint-postgres) and store items share one
+database and one connection pool. Concurrency rules:
+- migrations run under a session advisory lock, so processes may start together;
+- a run is claimed with `FOR UPDATE SKIP LOCKED` on its row (exactly one worker gets it)
+  while holding its thread's row lock (one running run per thread across the cluster);
+- run creation locks the thread row, so `reject` sees every concurrent run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.postgres.aio import AsyncPostgresStore
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from waypoint import serde
+from waypoint.clock import now_iso
+from waypoint.storage import migrations
+from waypoint.storage.base import (
+    ACTIVE_RUN_STATUSES,
+    AlreadyExists,
+    NotFound,
+    Record,
+    SortOrder,
+    Storage,
+    ThreadBusy,
+)
+
+#: Advisory lock key serializing schema set-up across processes ("waypoint" in ASCII).
+MIGRATION_LOCK_KEY = 0x776179706F696E74
+
+_ASSISTANT_SORT = {"assistant_id", "graph_id", "name", "created_at", "updated_at"}
+_THREAD_SORT = {"thread_id", "status", "created_at", "updated_at", "state_updated_at"}
+_INTERNAL = ("seq",)
+
+
+def _json(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value, dumps=serde.dumps_str)
+
+
+def _record(row: dict[str, Any]) -> Record:
+    return {k: v for k, v in row.items() if k not in _INTERNAL}
+
+
+def _containment(column: str, filters: dict | None) -> tuple[list[str], list[Any]]:
+    """`column @> filters`: every top-level key of `filters` present with that value."""
+    if not filters:
+        return [], []
+    return [f"{column} @> %s"], [_json(filters)]
+
+
+class PostgresStorage(Storage):
+    """Storage in the PostgreSQL database at `uri` (`postgresql://…`)."""
+
+    def __init__(self, uri: str, *, pool_size: int = 20):
+        self.uri = uri
+        self.pool_size = pool_size
+        self._pool: AsyncConnectionPool | None = None
+        self._checkpointer: AsyncPostgresSaver | None = None
+        self._store: AsyncPostgresStore | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+    async def open(self) -> None:
+        self._pool = AsyncConnectionPool(
+            self.uri,
+            min_size=2,
+            max_size=self.pool_size,
+            open=False,
+            # What langgraph-checkpoint-postgres requires of its connections.
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        )
+        await self._pool.open(wait=True)
+        self._checkpointer = AsyncPostgresSaver(self._pool)
+        self._store = AsyncPostgresStore(self._pool)
+        async with self._pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+            try:
+                await self._migrate(conn)
+                await self._checkpointer.setup()
+                await self._store.setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+    async def _migrate(self, conn: AsyncConnection) -> None:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS waypoint_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {r["version"] for r in await (await conn.execute("SELECT version FROM waypoint_migrations")).fetchall()}
+        for version, name, sql in migrations.load("postgres"):
+            if version in done:
+                continue
+            async with conn.transaction():
+                for statement in filter(str.strip, sql.split(";")):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO waypoint_migrations VALUES (%s, %s, %s)", (version, name, now_iso())
+                )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def checkpointer(self) -> AsyncPostgresSaver:
+        assert self._checkpointer is not None, "storage is not open"
+        return self._checkpointer
+
+    @property
+    def store(self) -> AsyncPostgresStore:
+        assert self._store is not None, "storage is not open"
+        return self._store
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> dict | None:
+        async with self._pool.connection() as conn:
+            return await (await conn.execute(sql, params)).fetchone()
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
+        async with self._pool.connection() as conn:
+            return await (await conn.execute(sql, params)).fetchall()
+
+    async def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self._pool.connection() as conn:
+            return (await conn.execute(sql, params)).rowcount
+
+    # -- assistants --------------------------------------------------------
+    async def put_assistant(
+        self,
+        assistant_id: str,
+        *,
+        graph_id: str,
+        config: dict,
+        context: dict,
+        metadata: dict,
+        name: str,
+        description: str | None,
+        if_exists: Literal["raise", "do_nothing"] = "raise",
+    ) -> Record:
+        now = now_iso()
+        inserted = await self._execute(
+            "INSERT INTO assistants (assistant_id, graph_id, config, context, metadata, name,"
+            " description, version, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s) ON CONFLICT (assistant_id) DO NOTHING",
+            (assistant_id, graph_id, _json(config), _json(context), _json(metadata), name,
+             description, now, now),
+        )
+        if not inserted and if_exists == "raise":
+            raise AlreadyExists(f"Assistant {assistant_id} already exists")
+        return await self.get_assistant(assistant_id)
+
+    async def get_assistant(self, assistant_id: str) -> Record:
+        row = await self._fetchone("SELECT * FROM assistants WHERE assistant_id = %s", (assistant_id,))
+        if row is None:
+            raise NotFound(f"Assistant {assistant_id} not found")
+        return _record(row)
+
+    async def update_assistant(self, assistant_id: str, fields: dict[str, Any]) -> Record:
+        sets = ["version = version + 1", "updated_at = %s"]
+        params: list[Any] = [now_iso()]
+        for col in ("graph_id", "name", "description"):
+            if col in fields:
+                sets.append(f"{col} = %s")
+                params.append(fields[col])
+        for col in ("config", "context"):
+            if col in fields:
+                sets.append(f"{col} = %s")
+                params.append(_json(fields[col]))
+        if "metadata" in fields:
+            sets.append("metadata = metadata || %s")
+            params.append(_json(fields["metadata"]))
+        updated = await self._execute(
+            f"UPDATE assistants SET {', '.join(sets)} WHERE assistant_id = %s", (*params, assistant_id)
+        )
+        if not updated:
+            raise NotFound(f"Assistant {assistant_id} not found")
+        return await self.get_assistant(assistant_id)
+
+    async def delete_assistant(self, assistant_id: str) -> None:
+        if not await self._execute("DELETE FROM assistants WHERE assistant_id = %s", (assistant_id,)):
+            raise NotFound(f"Assistant {assistant_id} not found")
+
+    @staticmethod
+    def _assistant_where(graph_id, name, metadata) -> tuple[str, list[Any]]:
+        clauses, params = _containment("metadata", metadata)
+        if graph_id is not None:
+            clauses.append("graph_id = %s")
+            params.append(graph_id)
+        if name is not None:
+            clauses.append("name ILIKE %s")
+            params.append(f"%{name}%")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    async def search_assistants(
+        self, *, graph_id, name, metadata, limit, offset, sort_by, sort_order: SortOrder
+    ) -> list[Record]:
+        where, params = self._assistant_where(graph_id, name, metadata)
+        sort_by = sort_by if sort_by in _ASSISTANT_SORT else "created_at"
+        order = "ASC" if sort_order == "asc" else "DESC"
+        rows = await self._fetchall(
+            f"SELECT * FROM assistants{where} ORDER BY {sort_by} {order}, assistant_id LIMIT %s OFFSET %s",
+            (*params, limit, offset),
+        )
+        return [_record(r) for r in rows]
+
+    async def count_assistants(self, *, graph_id, name, metadata) -> int:
+        where, params = self._assistant_where(graph_id, name, metadata)
+        return (await self._fetchone(f"SELECT count(*) AS n FROM assistants{where}", params))["n"]
+
+    # -- threads -----------------------------------------------------------
+    async def create_thread(
+        self, thread_id: str, *, metadata: dict, if_exists: Literal["raise", "do_nothing"] = "raise"
+    ) -> Record:
+        now = now_iso()
+        inserted = await self._execute(
+            "INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (thread_id) DO NOTHING",
+            (thread_id, now, now, now, _json(metadata)),
+        )
+        if not inserted and if_exists == "raise":
+            raise AlreadyExists(f"Thread {thread_id} already exists")
+        return await self.get_thread(thread_id)
+
+    async def get_thread(self, thread_id: str) -> Record:
+        row = await self._fetchone("SELECT * FROM threads WHERE thread_id = %s", (thread_id,))
+        if row is None:
+            raise NotFound(f"Thread {thread_id} not found")
+        return _record(row)
+
+    async def patch_thread_metadata(self, thread_id: str, metadata: dict) -> Record:
+        updated = await self._execute(
+            "UPDATE threads SET metadata = metadata || %s, updated_at = %s WHERE thread_id = %s",
+            (_json(metadata), now_iso(), thread_id),
+        )
+        if not updated:
+            raise NotFound(f"Thread {thread_id} not found")
+        return await self.get_thread(thread_id)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        if not await self._execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,)):
+            raise NotFound(f"Thread {thread_id} not found")
+        await self.checkpointer.adelete_thread(thread_id)
+
+    @staticmethod
+    def _thread_where(ids, metadata, values, status) -> tuple[str, list[Any]]:
+        clauses, params = _containment("metadata", metadata)
+        more, more_params = _containment('"values"', values)
+        clauses += more
+        params += more_params
+        if ids:
+            clauses.append("thread_id = ANY(%s)")
+            params.append([str(i) for i in ids])
+        if status is not None:
+            clauses.append("status = %s")
+            params.append(status)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    async def search_threads(
+        self, *, ids, metadata, values, status, limit, offset, sort_by, sort_order: SortOrder
+    ) -> list[Record]:
+        where, params = self._thread_where(ids, metadata, values, status)
+        sort_by = sort_by if sort_by in _THREAD_SORT else "created_at"
+        order = "ASC" if sort_order == "asc" else "DESC"
+        rows = await self._fetchall(
+            f"SELECT * FROM threads{where} ORDER BY {sort_by} {order}, thread_id LIMIT %s OFFSET %s",
+            (*params, limit, offset),
+        )
+        return [_record(r) for r in rows]
+
+    async def count_threads(self, *, metadata, values, status) -> int:
+        where, params = self._thread_where(None, metadata, values, status)
+        return (await self._fetchone(f"SELECT count(*) AS n FROM threads{where}", params))["n"]
+
+    async def set_thread_state(
+        self, thread_id: str, *, values: Any, interrupts: dict[str, list], error: Any | None, status: str
+    ) -> None:
+        async with self._pool.connection() as conn:
+            await self._set_thread_state(
+                conn, thread_id, values=values, interrupts=interrupts, error=error, status=status
+            )
+
+    @staticmethod
+    async def _set_thread_state(
+        conn: AsyncConnection, thread_id: str, *, values: Any, interrupts: dict, error: Any, status: str
+    ) -> None:
+        now = now_iso()
+        await conn.execute(
+            'UPDATE threads SET "values" = %s, interrupts = %s, error = %s, updated_at = %s,'
+            " state_updated_at = %s,"
+            " status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id"
+            " AND runs.status = ANY(%s)) THEN 'busy' ELSE %s END"
+            " WHERE thread_id = %s",
+            (_json(values), _json(interrupts), _json(error), now, now,
+             list(ACTIVE_RUN_STATUSES), status, thread_id),
+        )
+
+    async def copy_thread(self, source_id: str, target_id: str) -> Record:
+        now = now_iso()
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                'INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata,'
+                ' config, status, "values", interrupts, error)'
+                " SELECT %s, %s, %s, %s, metadata, config, CASE WHEN status = 'busy' THEN 'idle'"
+                ' ELSE status END, "values", interrupts, error FROM threads WHERE thread_id = %s',
+                (target_id, now, now, now, source_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Thread {source_id} not found")
+            # Checkpoint tables belong to langgraph-checkpoint-postgres; read their columns.
+            for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes"):
+                columns = [
+                    r["column_name"] for r in await (await conn.execute(
+                        "SELECT column_name FROM information_schema.columns"
+                        " WHERE table_name = %s AND table_schema = current_schema()"
+                        " AND column_name <> 'thread_id' ORDER BY ordinal_position",
+                        (table,),
+                    )).fetchall()
+                ]
+                cols = ", ".join(f'"{c}"' for c in columns)
+                await conn.execute(
+                    f"INSERT INTO {table} (thread_id, {cols}) SELECT %s, {cols} FROM {table}"
+                    " WHERE thread_id = %s",
+                    (target_id, source_id),
+                )
+        return await self.get_thread(target_id)
+
+    # -- runs --------------------------------------------------------------
+    async def create_run(self, run: Record, *, reject_if_busy: bool) -> tuple[Record, list[str]]:
+        async with self._pool.connection() as conn, conn.transaction():
+            locked = await (await conn.execute(
+                "SELECT thread_id FROM threads WHERE thread_id = %s FOR UPDATE", (run["thread_id"],)
+            )).fetchone()
+            if locked is None:
+                raise NotFound(f"Thread {run['thread_id']} not found")
+            now = now_iso()  # under the thread lock: created_at follows queue order
+            active = [r["run_id"] for r in await (await conn.execute(
+                "SELECT run_id FROM runs WHERE thread_id = %s AND status = ANY(%s) ORDER BY seq",
+                (run["thread_id"], list(ACTIVE_RUN_STATUSES)),
+            )).fetchall()]
+            if active and reject_if_busy:
+                raise ThreadBusy(run["thread_id"], active)
+            await conn.execute(
+                "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at,"
+                " available_at, status, metadata, kwargs, multitask_strategy)"
+                " VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s)",
+                (run["run_id"], run["thread_id"], run["assistant_id"], now, now,
+                 run.get("available_at") or now, _json(run.get("metadata") or {}),
+                 _json(run.get("kwargs") or {}), run.get("multitask_strategy", "enqueue")),
+            )
+            await conn.execute(
+                "UPDATE threads SET status = 'busy', updated_at = %s WHERE thread_id = %s",
+                (now, run["thread_id"]),
+            )
+        return await self.get_run(run["run_id"]), active
+
+    async def get_run(self, run_id: str, thread_id: str | None = None) -> Record:
+        if thread_id is None:
+            row = await self._fetchone("SELECT * FROM runs WHERE run_id = %s", (run_id,))
+        else:
+            row = await self._fetchone(
+                "SELECT * FROM runs WHERE run_id = %s AND thread_id = %s", (run_id, thread_id)
+            )
+        if row is None:
+            raise NotFound(f"Run {run_id} not found")
+        return _record(row)
+
+    async def list_runs(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[Record]:
+        sql = "SELECT * FROM runs WHERE thread_id = %s"
+        params: list[Any] = [thread_id]
+        if status is not None:
+            sql += " AND status = %s"
+            params.append(status)
+        sql += " ORDER BY seq DESC LIMIT %s OFFSET %s"
+        return [_record(r) for r in await self._fetchall(sql, (*params, limit, offset))]
+
+    async def delete_run(self, run_id: str, thread_id: str) -> None:
+        if not await self._execute("DELETE FROM runs WHERE run_id = %s AND thread_id = %s", (run_id, thread_id)):
+            raise NotFound(f"Run {run_id} not found")
+
+    async def claim_next_run(self, worker_id: str, lease_seconds: float) -> Record | None:
+        now = now_iso()
+        async with self._pool.connection() as conn, conn.transaction():
+            candidates = await (await conn.execute(
+                "SELECT run_id, thread_id FROM runs AS r WHERE r.status = 'pending'"
+                " AND r.available_at <= %s"
+                " AND NOT EXISTS (SELECT 1 FROM runs AS e WHERE e.thread_id = r.thread_id"
+                " AND e.status = 'pending' AND e.seq < r.seq)"
+                " ORDER BY r.seq LIMIT 16 FOR UPDATE SKIP LOCKED",
+                (now,),
+            )).fetchall()
+            for cand in candidates:
+                # The thread row lock makes "no running run on this thread" hold cluster-wide.
+                if await (await conn.execute(
+                    "SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE SKIP LOCKED",
+                    (cand["thread_id"],),
+                )).fetchone() is None:
+                    continue
+                if await (await conn.execute(
+                    "SELECT 1 FROM runs WHERE thread_id = %s AND status = 'running'", (cand["thread_id"],)
+                )).fetchone() is not None:
+                    continue
+                await conn.execute(
+                    "UPDATE runs SET status = 'running', worker_id = %s, updated_at = %s,"
+                    " started_at = %s, lease_expires_at = %s WHERE run_id = %s",
+                    (worker_id, now, now, now_iso(lease_seconds), cand["run_id"]),
+                )
+                run_id = cand["run_id"]
+                break
+            else:
+                return None
+        return await self.get_run(run_id)
+
+    async def renew_leases(self, worker_id: str, run_ids: Sequence[str], lease_seconds: float) -> None:
+        if run_ids:
+            await self._execute(
+                "UPDATE runs SET lease_expires_at = %s WHERE worker_id = %s AND status = 'running'"
+                " AND run_id = ANY(%s)",
+                (now_iso(lease_seconds), worker_id, list(run_ids)),
+            )
+
+    async def orphaned_runs(self, *, at_startup: bool) -> list[Record]:
+        # Other processes may be alive: only an expired lease proves a worker is gone.
+        rows = await self._fetchall(
+            "SELECT * FROM runs WHERE status = 'running' AND lease_expires_at < %s", (now_iso(),)
+        )
+        return [_record(r) for r in rows]
+
+    async def requeue_run(self, run_id: str) -> bool:
+        return bool(await self._execute(
+            "UPDATE runs SET status = 'pending', worker_id = NULL, lease_expires_at = NULL,"
+            " started_at = NULL, updated_at = %s WHERE run_id = %s AND status = 'running'",
+            (now_iso(), run_id),
+        ))
+
+    async def run_wrote_checkpoints(self, thread_id: str, run_id: str) -> bool:
+        return await self._fetchone(
+            "SELECT 1 FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s LIMIT 1",
+            (thread_id, run_id),
+        ) is not None
+
+    async def finish_run(
+        self, run_id: str, *, status: str, output: Any, error: Any | None,
+        thread_state: dict[str, Any] | None = None,
+    ) -> Record:
+        async with self._pool.connection() as conn, conn.transaction():
+            row = await (await conn.execute(
+                "UPDATE runs SET status = %s, output = %s, error = %s, updated_at = %s,"
+                " lease_expires_at = NULL WHERE run_id = %s RETURNING thread_id",
+                (status, _json(output), _json(error), now_iso(), run_id),
+            )).fetchone()
+            if row is not None and thread_state is not None:
+                await self._set_thread_state(conn, row["thread_id"], **thread_state)
+        return await self.get_run(run_id)
+
+    async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
+        if action == "rollback":
+            return bool(await self._execute(
+                "DELETE FROM runs WHERE run_id = %s AND status = 'pending'", (run_id,)
+            ))
+        return bool(await self._execute(
+            "UPDATE runs SET status = 'interrupted', updated_at = %s WHERE run_id = %s AND status = 'pending'",
+            (now_iso(), run_id),
+        ))
+
+    async def delete_run_checkpoints(self, thread_id: str, run_id: str) -> None:
+        # langgraph copies config["metadata"] (which holds run_id) into checkpoint metadata.
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_id IN"
+                " (SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s)",
+                (thread_id, thread_id, run_id),
+            )
+            await conn.execute(
+                "DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s",
+                (thread_id, run_id),
+            )
+
+    async def next_run_available_at(self) -> str | None:
+        row = await self._fetchone("SELECT min(available_at) AS at FROM runs WHERE status = 'pending'")
+        return row["at"] if row else None

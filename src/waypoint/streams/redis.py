@@ -1,0 +1,157 @@
+"""Redis broker: run streams, cancel signals and wake-ups shared by every process.
+
+- A run's stream is a Redis Stream `waypoint:run:{run_id}` (XADD / XREAD BLOCK); its SSE
+  event ids are the Redis entry ids, so `Last-Event-ID` resumes in any process. `end()`
+  appends an end marker, stores the run's result and lets both expire after `retain_seconds`.
+- A cancel is a key `waypoint:cancel:{run_id}` (so one sent before the worker listens is
+  not lost) plus a message on the `waypoint:cancel` channel.
+- Wake-ups are messages on the `waypoint:wake` channel.
+One pub/sub connection per process listens to both channels and wakes local waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+from waypoint.streams.base import Broker, CancelAction, StreamEvent
+
+log = logging.getLogger(__name__)
+
+_END = "__end__"
+CANCEL_CHANNEL = "waypoint:cancel"
+WAKE_CHANNEL = "waypoint:wake"
+#: Milliseconds a subscriber blocks on XREAD before re-checking `is_finished`.
+BLOCK_MS = 500
+
+
+def _stream_key(run_id: str) -> str:
+    return f"waypoint:run:{run_id}"
+
+
+def _result_key(run_id: str) -> str:
+    return f"waypoint:result:{run_id}"
+
+
+def _cancel_key(run_id: str) -> str:
+    return f"waypoint:cancel:{run_id}"
+
+
+class RedisBroker(Broker):
+    """Broker on the Redis server at `uri` (`redis://host:port/db`)."""
+
+    def __init__(self, uri: str, *, retain_seconds: int = 300):
+        self.uri = uri
+        self.retain_seconds = retain_seconds
+        self._redis: aioredis.Redis | None = None
+        self._listener: asyncio.Task | None = None
+        self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
+        self._wake = asyncio.Event()
+
+    async def open(self) -> None:
+        self._redis = aioredis.from_url(self.uri)
+        await self._redis.ping()
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(CANCEL_CHANNEL, WAKE_CHANNEL)
+        self._listener = asyncio.create_task(self._listen(pubsub), name="waypoint-redis-listener")
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def _listen(self, pubsub) -> None:
+        try:
+            while True:
+                try:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                except (aioredis.ConnectionError, aioredis.TimeoutError):
+                    log.warning("redis pub/sub connection lost; reconnecting")
+                    await asyncio.sleep(0.5)
+                    continue
+                if message is None:
+                    continue
+                channel = message["channel"].decode()
+                if channel == WAKE_CHANNEL:
+                    self._wake.set()
+                elif channel == CANCEL_CHANNEL:
+                    run_id, _, action = message["data"].decode().partition(":")
+                    fut = self._cancels.get(run_id)
+                    if fut is not None and not fut.done():
+                        fut.set_result(action)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    # -- streams -----------------------------------------------------------
+    async def publish(self, run_id: str, event: str, data: bytes) -> None:
+        await self._redis.xadd(_stream_key(run_id), {"event": event, "data": data})
+
+    async def end(self, run_id: str, result: bytes | None = None) -> None:
+        key = _stream_key(run_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(key, {"event": _END, "data": b""})
+            pipe.expire(key, self.retain_seconds)
+            if result is not None:
+                pipe.set(_result_key(run_id), result, ex=self.retain_seconds)
+            pipe.delete(_cancel_key(run_id))
+            await pipe.execute()
+        self._cancels.pop(run_id, None)
+
+    async def result(self, run_id: str) -> bytes | None:
+        return await self._redis.get(_result_key(run_id))
+
+    async def subscribe(
+        self,
+        run_id: str,
+        *,
+        last_event_id: str | None = None,
+        is_finished: Callable[[], Awaitable[bool]] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        key = _stream_key(run_id)
+        cursor = last_event_id or "0-0"
+        while True:
+            batches = await self._redis.xread({key: cursor}, block=BLOCK_MS, count=512)
+            entries = batches[0][1] if batches else []
+            for entry_id, fields in entries:
+                cursor = entry_id.decode()
+                event = fields[b"event"].decode()
+                if event == _END:
+                    return
+                yield StreamEvent(cursor, event, fields[b"data"])
+            if not entries and is_finished is not None and not await self._redis.exists(key):
+                if await is_finished():
+                    return
+
+    # -- signals -----------------------------------------------------------
+    async def cancel(self, run_id: str, action: CancelAction) -> None:
+        await self._redis.set(_cancel_key(run_id), action, ex=24 * 3600)
+        await self._redis.publish(CANCEL_CHANNEL, f"{run_id}:{action}")
+
+    async def wait_cancel(self, run_id: str) -> CancelAction:
+        fut = self._cancels.get(run_id)
+        if fut is None:
+            fut = self._cancels[run_id] = asyncio.get_running_loop().create_future()
+        # A cancel sent before this process listened is found in its key.
+        if not fut.done() and (stored := await self._redis.get(_cancel_key(run_id))) is not None:
+            fut.set_result(stored.decode())
+        return await asyncio.shield(fut)
+
+    def notify_runs_available(self) -> None:
+        self._wake.set()
+        if self._redis is not None:
+            task = asyncio.get_running_loop().create_task(self._redis.publish(WAKE_CHANNEL, b"1"))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def wait_runs_available(self, timeout: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        self._wake.clear()
