@@ -1,0 +1,122 @@
+"""Several `waypoint serve` processes on one PostgreSQL + Redis (production mode)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.schema import Command
+
+from conftest import BACKENDS, ServerProcess
+
+pytestmark = pytest.mark.skipif("postgres" not in BACKENDS, reason="WAYPOINT_TEST_BACKENDS excludes postgres")
+
+
+@pytest.fixture
+def cluster(postgres, redis_server, tmp_path, output_dir):
+    """Three processes sharing one fresh database and one Redis."""
+    database_uri = postgres.create_database()
+    procs = [
+        ServerProcess(tmp_path / name, database_uri=database_uri, redis_uri=redis_server.uri)
+        for name in ("a", "b", "c")
+    ]
+    for proc in procs:  # started together: migrations must tolerate it
+        proc.workdir.mkdir(parents=True, exist_ok=True)
+    for proc in procs:
+        proc.start()
+    yield procs
+    for name, proc in zip("abc", procs):
+        proc.stop()
+        (output_dir / f"cluster-{name}.log").write_text(proc.log())
+
+
+async def _until(predicate, timeout=30.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (value := await predicate()):
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def test_stream_join_double_text_and_resume_across_processes(cluster):
+    a, b, c = (get_client(url=p.url) for p in cluster)
+    thread = await a.threads.create()
+    tid = thread["thread_id"]
+    first = await a.runs.create(tid, "ticker", input={"steps": 400, "delay": 0.05}, stream_mode=["custom"])
+
+    # Process B streams the run created through A (whichever process executes it).
+    ticks = []
+    async for part in b.runs.join_stream(tid, first["run_id"]):
+        if part.event == "custom":
+            ticks.append(part.data["tick"])
+            if len(ticks) == 3:
+                break
+    assert ticks == [1, 2, 3]
+
+    # A double-text sent to C interrupts the run wherever it executes.
+    second = await c.runs.create(tid, "ticker", input={"steps": 1, "delay": 0, "count": 0},
+                                 multitask_strategy="interrupt")
+    paused = await b.runs.join(tid, second["run_id"])
+    assert paused["__interrupt__"][0]["value"]["count"] == 1
+    assert (await c.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+    assert (await a.threads.get(tid))["status"] == "interrupted"
+
+    # The interrupt() is resumed through B.
+    done = await b.runs.wait(tid, "ticker", command=Command(resume="looks right"))
+    assert done["review"] == "looks right" and done["count"] == 1
+    assert (await c.threads.get(tid))["status"] == "idle"
+
+
+async def test_two_hundred_runs_each_execute_exactly_once(cluster):
+    clients = [get_client(url=p.url) for p in cluster]
+    threads = [await clients[i % 3].threads.create() for i in range(50)]
+    runs = []
+    for round_ in range(4):  # four queued runs per thread, created through all processes
+        for i, thread in enumerate(threads):
+            client = clients[(i + round_) % 3]
+            runs.append((thread["thread_id"], await client.runs.create(thread["thread_id"], "recorder", input={})))
+    assert len(runs) == 200
+    for n, (tid, run) in enumerate(runs):
+        await clients[n % 3].runs.join(tid, run["run_id"])
+
+    pids = set()
+    for n, (tid, run) in enumerate(runs):
+        assert (await clients[n % 3].runs.get(tid, run["run_id"]))["status"] == "success"
+        found = await clients[0].store.search_items(["executions", run["run_id"]], limit=10)
+        assert len(found["items"]) == 1, f"run {run['run_id']} executed {len(found['items'])} times"
+        pids.add(found["items"][0]["value"]["pid"])
+    assert len(pids) >= 2, "all runs executed in one process"
+    # Runs of one thread never overlapped: each saw the previous one's count.
+    for thread in threads:
+        assert (await clients[1].threads.get_state(thread["thread_id"]))["values"]["runs"] == 4
+
+
+async def test_killed_process_runs_are_recovered_by_the_others(cluster):
+    clients = [get_client(url=p.url) for p in cluster]
+    thread = await clients[0].threads.create()
+    tid = thread["thread_id"]
+    doomed = await clients[0].runs.create(tid, "ticker", input={"steps": 1000, "delay": 0.05}, stream_mode=["custom"])
+    async for part in clients[1].runs.join_stream(tid, doomed["run_id"]):
+        if part.event == "custom":
+            victim_pid = part.data["pid"]
+            break
+    victim = next(p for p in cluster if p.proc.pid == victim_pid)
+    survivors = [get_client(url=p.url) for p in cluster if p is not victim]
+
+    # Work on another thread keeps going while a process dies.
+    other = await survivors[0].threads.create()
+    other_run = await survivors[0].runs.create(other["thread_id"], "ticker", input={"steps": 20, "delay": 0.05})
+    victim.kill()
+
+    async def recovered():
+        run = await survivors[1].runs.get(tid, doomed["run_id"])
+        return run["status"] == "error"
+    await _until(recovered)
+    assert (await survivors[0].threads.get(tid))["status"] == "error"
+    paused = await survivors[1].runs.join(other["thread_id"], other_run["run_id"])
+    assert paused["__interrupt__"][0]["value"]["count"] == 20
+    # The recovered thread takes new work on the surviving processes.
+    again = await survivors[0].runs.wait(tid, "ticker", input={"steps": 1, "delay": 0, "count": 0})
+    assert again["__interrupt__"][0]["value"]["pid"] != victim_pid
+    victim.start()  # so the fixture can stop it cleanly
