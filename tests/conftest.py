@@ -53,6 +53,11 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
+        """Launch the process and wait until it answers `/ok`."""
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> ServerProcess:
+        """Start the process without waiting for it."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -62,6 +67,10 @@ class ServerProcess:
              "--workers", "32", "--lease-seconds", "3", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
         )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> ServerProcess:
+        """Wait until the launched process answers `/ok`; raise with its log if it does not."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

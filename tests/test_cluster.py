@@ -21,10 +21,10 @@ def cluster(postgres, redis_server, tmp_path, output_dir):
         ServerProcess(tmp_path / name, database_uri=database_uri, redis_uri=redis_server.uri)
         for name in ("a", "b", "c")
     ]
-    for proc in procs:  # started together: migrations must tolerate it
-        proc.workdir.mkdir(parents=True, exist_ok=True)
+    for proc in procs:  # launched together on an empty database: migrations must tolerate it
+        proc.launch()
     for proc in procs:
-        proc.start()
+        proc.wait_ready()
     yield procs
     for name, proc in zip("abc", procs):
         proc.stop()
@@ -120,3 +120,24 @@ async def test_killed_process_runs_are_recovered_by_the_others(cluster):
     again = await survivors[0].runs.wait(tid, "ticker", input={"steps": 1, "delay": 0, "count": 0})
     assert again["__interrupt__"][0]["value"]["pid"] != victim_pid
     victim.start()  # so the fixture can stop it cleanly
+
+
+async def test_postgres_without_redis_serves_one_process(postgres, tmp_path):
+    server = ServerProcess(tmp_path, database_uri=postgres.create_database()).start()
+    try:
+        client = get_client(url=server.url)
+        thread = await client.threads.create()
+        paused = await client.runs.wait(thread["thread_id"], "agent", input={"some_text": "pg only"})
+        assert paused["__interrupt__"][0]["value"] == {"text_to_revise": "pg only"}
+        parts = [p async for p in client.runs.stream(
+            thread["thread_id"], "agent", command=Command(resume="done"), stream_mode="updates"
+        )]
+        assert {"human_node": {"some_text": "done"}} in [p.data for p in parts]
+    finally:
+        server.stop()
+
+
+def test_redis_without_postgres_is_refused(tmp_path, redis_server):
+    server = ServerProcess(tmp_path, redis_uri=redis_server.uri)
+    with pytest.raises(RuntimeError, match="needs a PostgreSQL"):
+        server.start()

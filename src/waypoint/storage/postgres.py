@@ -10,6 +10,7 @@ database and one connection pool. Concurrency rules:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -80,7 +81,12 @@ class PostgresStorage(Storage):
         self._checkpointer = AsyncPostgresSaver(self._pool)
         self._store = AsyncPostgresStore(self._pool)
         async with self._pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+            # Poll rather than block: a statement waiting on the lock would hold a snapshot
+            # that the checkpointer's CREATE INDEX CONCURRENTLY waits for (a deadlock).
+            while not (await (await conn.execute(
+                "SELECT pg_try_advisory_lock(%s) AS locked", (MIGRATION_LOCK_KEY,)
+            )).fetchone())["locked"]:
+                await asyncio.sleep(0.1)
             try:
                 await self._migrate(conn)
                 await self._checkpointer.setup()
