@@ -141,7 +141,8 @@ class RedisBroker(Broker):
         if fut is None:
             fut = self._cancels[run_id] = asyncio.get_running_loop().create_future()
         # A cancel sent before this process listened is found in its key.
-        if not fut.done() and (stored := await self._redis.get(_cancel_key(run_id))) is not None:
+        stored = None if fut.done() else await self._redis.get(_cancel_key(run_id))
+        if stored is not None and not fut.done():  # the listener may have set it meanwhile
             fut.set_result(stored.decode())
         return await asyncio.shield(fut)
 
