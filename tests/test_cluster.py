@@ -141,3 +141,27 @@ def test_redis_without_postgres_is_refused(tmp_path, redis_server):
     server = ServerProcess(tmp_path, redis_uri=redis_server.uri)
     with pytest.raises(RuntimeError, match="needs a PostgreSQL"):
         server.start()
+
+
+async def test_concurrent_resumes_through_all_processes_apply_once(cluster):
+    import httpx
+
+    a = get_client(url=cluster[0].url)
+    thread = await a.threads.create()
+    tid = thread["thread_id"]
+    interrupt = (await a.runs.wait(tid, "agent", input={"some_text": "race"}))["__interrupt__"][0]
+    clients = [httpx.AsyncClient(base_url=p.url, timeout=30) for p in cluster]
+    try:
+        responses = await asyncio.gather(*(
+            clients[i % 3].post(f"/threads/{tid}/runs", json={"assistant_id": "agent", "command": {"resume": f"v{i}"}})
+            for i in range(20)
+        ))
+    finally:
+        for c in clients:
+            await c.aclose()
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 19
+    winner = next(r.json() for r in responses if r.status_code == 200)
+    await a.runs.join(tid, winner["run_id"])
+    decisions = await a.http.get(f"/threads/{tid}/decisions")
+    assert [(d["interrupt_id"], d["run_id"]) for d in decisions] == [(interrupt["id"], winner["run_id"])]
+    assert len(await a.runs.list(tid)) == 2

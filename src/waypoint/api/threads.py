@@ -116,3 +116,9 @@ async def get_thread_history(
     return await s.threads.get_history(
         str(thread_id), limit=limit, before={"checkpoint_id": before} if before else None
     )
+
+
+@router.get("/{thread_id}/decisions")
+async def get_thread_decisions(thread_id: UUID, s: Services = Depends(services)):
+    """Waypoint extension: who answered which interrupt, when, with what (oldest first)."""
+    return await s.threads.decisions(str(thread_id))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from waypoint.graphs import GraphRegistry
 from waypoint.service.assistants import AssistantService
+from waypoint.service.deadlines import DeadlineSweeper
 from waypoint.service.executor import RunExecutor
 from waypoint.service.runs import RunService
 from waypoint.service.store import StoreService
@@ -31,6 +32,7 @@ class Services:
     runs: RunService
     store: StoreService
     workers: WorkerPool
+    deadlines: DeadlineSweeper
 
     @classmethod
     def build(
@@ -47,17 +49,26 @@ class Services:
         threads = ThreadService(storage, registry, broker)
         runs = RunService(storage, broker, registry, assistants, threads)
         executor = RunExecutor(storage, broker, registry, threads, WebhookSender(), run_timeout=run_timeout)
+        deadlines = DeadlineSweeper(storage, runs, threads, executor.webhooks)
         pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds)
-        return cls(storage, broker, registry, assistants, threads, runs, StoreService(storage), pool)
+        return cls(storage, broker, registry, assistants, threads, runs, StoreService(storage), pool, deadlines)
 
     async def start(self) -> None:
-        """Open storage and broker, create system assistants, start the workers."""
-        await self.storage.open()
-        await self.broker.open()
-        await self.assistants.ensure_system_assistants()
-        await self.workers.start()
+        """Open storage and broker, create system assistants, start the workers. On failure,
+        whatever was opened is closed again (so the process can exit)."""
+        try:
+            await self.storage.open()
+            await self.broker.open()
+            await self.assistants.ensure_system_assistants()
+            await self.workers.start()
+            await self.deadlines.start()
+        except BaseException:
+            await self.broker.close()
+            await self.storage.close()
+            raise
 
     async def stop(self) -> None:
+        await self.deadlines.stop()
         await self.workers.stop()
         await self.workers.executor.webhooks.close()
         await self.broker.close()

@@ -21,6 +21,7 @@ from langgraph.types import Command, Send
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
+from waypoint.service.decisions import deadline_settings, default_for
 from waypoint.service.records import public_run
 from waypoint.service.state import interrupt_to_dict, pending_interrupts
 from waypoint.service.threads import ThreadService, thread_config
@@ -46,14 +47,16 @@ def run_timeout(server_timeout: float | None, assistant: dict, run: dict) -> flo
     return min(limits) if limits else None
 
 
-def webhook_payload(run: dict, values: Any) -> dict[str, Any]:
-    """The body POSTed to a run's webhook (see `WebhookSender`)."""
+def webhook_payload(run: dict, values: Any, interrupts: list[dict]) -> dict[str, Any]:
+    """The body POSTed to a run's webhook (see `WebhookSender`); `interrupts` lists what the
+    run stopped at, so a chat bot or ticketing system can ping a reviewer."""
     payload = {
         **public_run(run),
         "run_started_at": run.get("started_at"),
         "run_ended_at": run.get("updated_at"),
         "webhook_sent_at": now_iso(),
         "values": values,
+        "interrupts": interrupts,
     }
     if run.get("error") is not None:
         payload["error"] = run["error"]
@@ -236,8 +239,11 @@ class RunExecutor:
             finished = await self.storage.finish_run(
                 run_id, status=status, output=output, error=error, thread_state=thread_state
             )
+            pending = [i for group in thread_state["interrupts"].values() for i in group]
+            if pending and status == "success":
+                await self._schedule_deadlines(assistant, run, pending)
             if kwargs.get("webhook"):
-                self.webhooks.send(kwargs["webhook"], webhook_payload(finished, thread_state["values"]))
+                self.webhooks.send(kwargs["webhook"], webhook_payload(finished, thread_state["values"], pending))
             return output
 
     async def _fail_before_start(self, run: dict, exc: Exception) -> dict:
@@ -257,10 +263,27 @@ class RunExecutor:
             },
         )
 
+    async def _schedule_deadlines(self, assistant: dict, run: dict, pending: list[dict]) -> None:
+        """Give the run's new interrupts the deadline its settings ask for (decisions.py)."""
+        settings = deadline_settings(assistant, run)
+        if settings is None:
+            return
+        await self.storage.put_deadlines([
+            {
+                "thread_id": run["thread_id"],
+                "interrupt_id": interrupt["id"],
+                "run_id": run["run_id"],
+                "assistant_id": assistant["assistant_id"],
+                "expires_at": now_iso(settings["ttl"]),
+                "on_expire": settings["on_expire"],
+                "default_value": default_for(interrupt, settings),
+            }
+            for interrupt in pending
+        ])
+
     async def _rollback(self, run: dict, graph: Any) -> None:
         """Delete the run and the checkpoints it wrote; the thread returns to its prior state."""
-        await self.storage.delete_run_checkpoints(run["thread_id"], run["run_id"])
-        await self.storage.delete_run(run["run_id"], run["thread_id"])
+        await self.storage.rollback_run(run["thread_id"], run["run_id"])
         await self.threads.refresh(run["thread_id"], graph)
 
     async def _stream(self, graph: Any, run: dict, config: dict, assistant: dict) -> None:

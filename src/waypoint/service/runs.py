@@ -7,7 +7,6 @@ Semantics follow the LangGraph Server API (`langgraph_sdk` `RunsClient`).
 
 from __future__ import annotations
 
-import re
 import uuid
 from urllib.parse import urlparse
 from collections.abc import AsyncIterator
@@ -17,18 +16,17 @@ from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
 from waypoint.service.assistants import AssistantService
+from waypoint.service.decisions import plan_decisions, resume_map, reviewer_of, validate_deadline_fields
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.executor import RUN_TIMEOUT_KEY
 from waypoint.service.records import public_run
 from waypoint.service.state import pending_interrupts
 from waypoint.service.threads import ThreadService, thread_config
 from waypoint.service.waiting import run_has_ended, wait_run_ended
-from waypoint.storage import Storage, ThreadBusy
+from waypoint.storage import InterruptAnswered, Storage, ThreadBusy
 from waypoint.storage.base import ACTIVE_RUN_STATUSES
 from waypoint.streams import Broker, CancelAction, StreamEvent
 
-#: LangGraph interrupt ids are xxh3-128 hex digests.
-_INTERRUPT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class RunService:
@@ -49,18 +47,23 @@ class RunService:
         self.threads = threads
 
     # -- create ------------------------------------------------------------
-    async def create(self, thread_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(
+        self, thread_id: str | None, body: dict[str, Any], *, decision_action: str = "resume"
+    ) -> dict[str, Any]:
         """Queue a run from a `RunCreateStateful`/`RunCreateStateless` body; returns the run.
 
         `thread_id=None` makes a stateless run on a temporary thread (deleted when it ends
         unless `on_completion="keep"`). Raises `NotFound` (assistant, thread), `Invalid`
         (unknown breakpoint node), `BadRequest` (a resume with nothing to resume),
-        `Conflict` (`multitask_strategy="reject"` on a busy thread).
+        `Conflict` (`multitask_strategy="reject"` on a busy thread, or a resume of an
+        interrupt another decision already answered). A resume records its decisions
+        (see `decisions.py`) with `decision_action`.
         """
         _validate_run_fields(body)
         assistant = await self.assistants.resolve(body["assistant_id"])
         graph_id = assistant["graph_id"]
         temporary = False
+        pending: list[dict] = []
         if thread_id is None and (body.get("command") or {}).get("resume") is not None:
             raise BadRequest("You must provide a thread_id when resuming: a stateless run has nothing to resume")
         if thread_id is None:
@@ -78,7 +81,7 @@ class RunService:
                         f"Thread {thread_id} not found; pass if_not_exists='create' to create it"
                     ) from None
                 thread = await self.storage.create_thread(thread_id, metadata={}, if_exists="do_nothing")
-            await self._check_run_against_graph(thread, graph_id, body)
+            pending = await self._check_run_against_graph(thread, graph_id, body)
             meta = thread.get("metadata") or {}
             if meta.get("graph_id") != graph_id or meta.get("assistant_id") != assistant["assistant_id"]:
                 await self.storage.patch_thread_metadata(
@@ -104,6 +107,10 @@ class RunService:
         }
         strategy = body.get("multitask_strategy") or "enqueue"
         after = float(body.get("after_seconds") or 0)
+        resume = (body.get("command") or {}).get("resume")
+        decisions = [] if resume is None else plan_decisions(
+            resume, pending, reviewer=reviewer_of(body.get("metadata")), action=decision_action
+        )
         try:
             run, active = await self.storage.create_run(
                 {
@@ -116,8 +123,9 @@ class RunService:
                     "available_at": now_iso(after) if after > 0 else None,
                 },
                 reject_if_busy=strategy == "reject",
+                decisions=decisions,
             )
-        except ThreadBusy as exc:
+        except (ThreadBusy, InterruptAnswered) as exc:
             raise Conflict(str(exc)) from None
         if strategy in ("interrupt", "rollback"):
             for active_id in active:
@@ -125,16 +133,17 @@ class RunService:
         self.broker.notify_runs_available()
         return public_run(run)
 
-    async def _check_run_against_graph(self, thread: dict, graph_id: str, body: dict) -> None:
-        """Reject breakpoints on unknown nodes and resumes of a thread with nothing paused."""
+    async def _check_run_against_graph(self, thread: dict, graph_id: str, body: dict) -> list[dict]:
+        """Reject breakpoints on unknown nodes and resumes of a thread with nothing paused.
+        Returns the interrupts pending on the thread when the run resumes, else []."""
         command = body.get("command") or {}
-        wants_resume = "resume" in command and command["resume"] is not None
+        wants_resume = command.get("resume") is not None
         breakpoints = [
             (field, body.get(field)) for field in ("interrupt_before", "interrupt_after")
             if isinstance(body.get(field), list)
         ]
         if not wants_resume and not breakpoints:
-            return
+            return []
         async with self.registry.graph(
             graph_id, thread_config(thread["thread_id"]),
             checkpointer=self.storage.checkpointer, store=self.storage.store,
@@ -145,28 +154,29 @@ class RunService:
                     raise Invalid(
                         field, f"graph {graph_id!r} has no node(s) {', '.join(map(repr, unknown))}"
                     )
-            if not wants_resume or thread["status"] == "busy":
-                return  # a queued run may still pause the thread before this one starts
+            if not wants_resume:
+                return []
             config = thread_config(thread["thread_id"], body.get("checkpoint") or (
                 {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
             ))
             snapshot = await graph.aget_state(config)
         pending = pending_interrupts(snapshot) if snapshot.created_at else []
+        if thread["status"] == "busy":
+            return pending  # a queued run may still pause the thread before this one starts
         if not pending and not snapshot.next:
             raise BadRequest(
                 f"Thread {thread['thread_id']} has no pending interrupt to resume: "
                 "Command(resume=...) needs a run paused at interrupt()"
             )
-        resume = command["resume"]
-        if isinstance(resume, dict) and resume and all(
-            isinstance(k, str) and _INTERRUPT_ID.match(k) for k in resume
-        ):
-            unknown = set(resume) - {i["id"] for i in pending}
+        named = resume_map(command["resume"])
+        if named is not None:
+            unknown = set(named) - {i["id"] for i in pending}
             if unknown:
                 raise BadRequest(
                     f"Interrupt id(s) {', '.join(sorted(unknown))} are not pending on thread "
                     f"{thread['thread_id']}; pending: {', '.join(i['id'] for i in pending) or 'none'}"
                 )
+        return pending
 
     # -- read --------------------------------------------------------------
     async def get(self, thread_id: str | None, run_id: str) -> dict[str, Any]:
@@ -250,6 +260,7 @@ def _validate_run_fields(body: dict[str, Any]) -> None:
         isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
     ):
         raise Invalid(f"config.{RUN_TIMEOUT_KEY}", f"must be a positive number of seconds, got {timeout!r}")
+    validate_deadline_fields(body.get("metadata"), body.get("config"))
 
 
 def _stream_modes(value: Any) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from langgraph.errors import InvalidUpdateError
+from langgraph.graph import END
 from langgraph.pregel import Pregel
 
 from waypoint import serde
@@ -170,6 +171,21 @@ class ThreadService:
                 raise BadRequest(f"Cannot update state: {exc}") from None
             await self.refresh(thread_id, graph)
         return {"checkpoint": checkpoint_of(new_config)}
+
+    async def withdraw_pending(self, thread_id: str) -> None:
+        """Drop the thread's paused tasks (its pending interrupts) without running them:
+        LangGraph's `update_state(None, as_node=END)`. The thread becomes `idle`."""
+        thread = await self.storage.get_thread(thread_id)
+        async with self._graph(thread) as graph:
+            if graph is None:
+                return
+            await graph.aupdate_state(thread_config(thread_id), None, as_node=END)
+            await self.refresh(thread_id, graph)
+
+    async def decisions(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's decision audit trail, oldest first. Raises `NotFound`."""
+        await self.storage.get_thread(thread_id)
+        return await self.storage.list_decisions(thread_id)
 
     async def get_history(
         self,

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from waypoint.storage.base import (
     AlreadyExists,
+    InterruptAnswered,
     NotFound,
     Storage,
     StorageError,
     ThreadBusy,
 )
 
-__all__ = ["AlreadyExists", "NotFound", "Storage", "StorageError", "ThreadBusy", "open_storage"]
+__all__ = ["AlreadyExists", "InterruptAnswered", "NotFound", "Storage", "StorageError", "ThreadBusy", "open_storage"]
 
 
 def open_storage(database_uri: str) -> Storage:

@@ -51,6 +51,20 @@ class ThreadBusy(StorageError):
         )
 
 
+class InterruptAnswered(StorageError):
+    """A decision would close an interrupt that another decision already closed.
+
+    `run_id` is the run of the decision that won (None when a deadline closed it).
+    """
+
+    def __init__(self, thread_id: str, interrupt_id: str, run_id: str | None, action: str):
+        self.thread_id = thread_id
+        self.interrupt_id = interrupt_id
+        self.run_id = run_id
+        by = f"run {run_id}" if run_id else f"its deadline ({action})"
+        super().__init__(f"Interrupt {interrupt_id} of thread {thread_id} was already answered by {by}")
+
+
 class Storage(abc.ABC):
     """Durable state of one Waypoint deployment.
 
@@ -190,15 +204,43 @@ class Storage(abc.ABC):
 
     # -- runs --------------------------------------------------------------
     @abc.abstractmethod
-    async def create_run(self, run: Record, *, reject_if_busy: bool) -> tuple[Record, list[str]]:
-        """Insert a `pending` run and mark its thread `busy`, atomically.
+    async def create_run(
+        self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = ()
+    ) -> tuple[Record, list[str]]:
+        """Insert a `pending` run, its `decisions` (the interrupts a resume answers) and mark
+        its thread `busy`, atomically.
 
         `run` carries run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy
         and optionally `available_at` (ISO time before which no worker picks it up).
+        A decision carries decision_id, interrupt_id, reviewer, action, value, closes.
         Returns (the run, ids of the runs that were already active on the thread).
         Raises `ThreadBusy` when `reject_if_busy` and the thread has an active run,
-        `NotFound` when the thread does not exist.
+        `InterruptAnswered` when a closing decision's interrupt is already closed (nothing
+        is written), `NotFound` when the thread does not exist.
         """
+
+    @abc.abstractmethod
+    async def record_decision(self, decision: Record) -> Record:
+        """Insert a decision that has no run of its own (a deadline's cancel or escalation).
+        Raises `InterruptAnswered` like `create_run`."""
+
+    @abc.abstractmethod
+    async def list_decisions(self, thread_id: str) -> list[Record]:
+        """The thread's decisions, oldest first."""
+
+    @abc.abstractmethod
+    async def put_deadlines(self, deadlines: Sequence[Record]) -> None:
+        """Register interrupt deadlines (thread_id, interrupt_id, run_id, assistant_id,
+        expires_at, on_expire, default_value); an interrupt keeps its first deadline."""
+
+    @abc.abstractmethod
+    async def claim_due_deadlines(self, limit: int = 100) -> list[Record]:
+        """Atomically mark due, unfired deadlines fired and return them: each deadline is
+        returned once, to one caller, across all processes."""
+
+    @abc.abstractmethod
+    async def rollback_run(self, thread_id: str, run_id: str) -> None:
+        """Delete the run with the checkpoints it wrote and the decisions it made."""
 
     @abc.abstractmethod
     async def get_run(self, run_id: str, thread_id: str | None = None) -> Record:
@@ -254,10 +296,6 @@ class Storage(abc.ABC):
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
         """If the run is still `pending`, end it atomically: `interrupt` sets it `interrupted`,
         `rollback` deletes it. Returns False (and changes nothing) when it is not pending."""
-
-    @abc.abstractmethod
-    async def delete_run_checkpoints(self, thread_id: str, run_id: str) -> None:
-        """Delete the checkpoints (and their writes) that run `run_id` wrote on the thread."""
 
     @abc.abstractmethod
     async def next_run_available_at(self) -> str | None:

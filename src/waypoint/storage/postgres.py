@@ -27,6 +27,7 @@ from waypoint.storage import migrations
 from waypoint.storage.base import (
     ACTIVE_RUN_STATUSES,
     AlreadyExists,
+    InterruptAnswered,
     NotFound,
     Record,
     SortOrder,
@@ -104,7 +105,7 @@ class PostgresStorage(Storage):
             if version in done:
                 continue
             async with conn.transaction():
-                for statement in filter(str.strip, sql.split(";")):
+                for statement in migrations.statements(sql):
                     await conn.execute(statement)
                 await conn.execute(
                     "INSERT INTO waypoint_migrations VALUES (%s, %s, %s)", (version, name, now_iso())
@@ -338,7 +339,9 @@ class PostgresStorage(Storage):
         return await self.get_thread(target_id)
 
     # -- runs --------------------------------------------------------------
-    async def create_run(self, run: Record, *, reject_if_busy: bool) -> tuple[Record, list[str]]:
+    async def create_run(
+        self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = ()
+    ) -> tuple[Record, list[str]]:
         async with self._pool.connection() as conn, conn.transaction():
             locked = await (await conn.execute(
                 "SELECT thread_id FROM threads WHERE thread_id = %s FOR UPDATE", (run["thread_id"],)
@@ -352,6 +355,8 @@ class PostgresStorage(Storage):
             )).fetchall()]
             if active and reject_if_busy:
                 raise ThreadBusy(run["thread_id"], active)
+            for decision in decisions:
+                await self._check_open(conn, run["thread_id"], decision)
             await conn.execute(
                 "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at,"
                 " available_at, status, metadata, kwargs, multitask_strategy)"
@@ -360,11 +365,88 @@ class PostgresStorage(Storage):
                  run.get("available_at") or now, _json(run.get("metadata") or {}),
                  _json(run.get("kwargs") or {}), run.get("multitask_strategy", "enqueue")),
             )
+            for decision in decisions:
+                await self._insert_decision(conn, {**decision, "thread_id": run["thread_id"], "run_id": run["run_id"]})
             await conn.execute(
                 "UPDATE threads SET status = 'busy', updated_at = %s WHERE thread_id = %s",
                 (now, run["thread_id"]),
             )
         return await self.get_run(run["run_id"]), active
+
+    # -- decisions and deadlines -------------------------------------------
+    @staticmethod
+    async def _check_open(conn: AsyncConnection, thread_id: str, decision: Record) -> None:
+        """Raise `InterruptAnswered` if `decision` closes an interrupt that is closed already.
+        Callers hold the thread's row lock, so the check cannot race."""
+        if not decision.get("closes"):
+            return
+        row = await (await conn.execute(
+            "SELECT run_id, action FROM decisions WHERE thread_id = %s AND interrupt_id = %s AND closes",
+            (thread_id, decision["interrupt_id"]),
+        )).fetchone()
+        if row is not None:
+            raise InterruptAnswered(thread_id, decision["interrupt_id"], row["run_id"], row["action"])
+
+    @staticmethod
+    async def _insert_decision(conn: AsyncConnection, d: Record) -> None:
+        await conn.execute(
+            "INSERT INTO decisions (decision_id, thread_id, interrupt_id, run_id, reviewer, action,"
+            " value, closes, decided_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (d["decision_id"], d["thread_id"], d["interrupt_id"], d.get("run_id"), d.get("reviewer"),
+             d["action"], Jsonb(d.get("value"), dumps=serde.dumps_str), bool(d.get("closes")),
+             d.get("decided_at") or now_iso()),
+        )
+
+    async def record_decision(self, decision: Record) -> Record:
+        async with self._pool.connection() as conn, conn.transaction():
+            if await (await conn.execute(
+                "SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE", (decision["thread_id"],)
+            )).fetchone() is None:
+                raise NotFound(f"Thread {decision['thread_id']} not found")
+            await self._check_open(conn, decision["thread_id"], decision)
+            await self._insert_decision(conn, decision)
+        return _record(await self._fetchone("SELECT * FROM decisions WHERE decision_id = %s", (decision["decision_id"],)))
+
+    async def list_decisions(self, thread_id: str) -> list[Record]:
+        rows = await self._fetchall("SELECT * FROM decisions WHERE thread_id = %s ORDER BY seq", (thread_id,))
+        return [_record(r) for r in rows]
+
+    async def put_deadlines(self, deadlines: Sequence[Record]) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            for d in deadlines:
+                await conn.execute(
+                    "INSERT INTO interrupt_deadlines (thread_id, interrupt_id, run_id, assistant_id,"
+                    " expires_at, on_expire, default_value) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (d["thread_id"], d["interrupt_id"], d["run_id"], d["assistant_id"], d["expires_at"],
+                     d["on_expire"], Jsonb(d.get("default_value"), dumps=serde.dumps_str)),
+                )
+
+    async def claim_due_deadlines(self, limit: int = 100) -> list[Record]:
+        now = now_iso()
+        rows = await self._fetchall(
+            "UPDATE interrupt_deadlines SET fired_at = %s WHERE (thread_id, interrupt_id) IN"
+            " (SELECT thread_id, interrupt_id FROM interrupt_deadlines WHERE fired_at IS NULL"
+            " AND expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *",
+            (now, now, limit),
+        )
+        return [_record(r) for r in rows]
+
+    async def rollback_run(self, thread_id: str, run_id: str) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("DELETE FROM decisions WHERE run_id = %s", (run_id,))
+            await conn.execute("DELETE FROM interrupt_deadlines WHERE run_id = %s", (run_id,))
+            await conn.execute("DELETE FROM runs WHERE run_id = %s AND thread_id = %s", (run_id, thread_id))
+            # langgraph copies config["metadata"] (which holds run_id) into checkpoint metadata.
+            await conn.execute(
+                "DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_id IN"
+                " (SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s)",
+                (thread_id, thread_id, run_id),
+            )
+            await conn.execute(
+                "DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s",
+                (thread_id, run_id),
+            )
 
     async def get_run(self, run_id: str, thread_id: str | None = None) -> Record:
         if thread_id is None:
@@ -467,26 +549,17 @@ class PostgresStorage(Storage):
 
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
         if action == "rollback":
-            return bool(await self._execute(
-                "DELETE FROM runs WHERE run_id = %s AND status = 'pending'", (run_id,)
-            ))
+            async with self._pool.connection() as conn, conn.transaction():
+                deleted = (await conn.execute(
+                    "DELETE FROM runs WHERE run_id = %s AND status = 'pending'", (run_id,)
+                )).rowcount
+                if deleted:
+                    await conn.execute("DELETE FROM decisions WHERE run_id = %s", (run_id,))
+            return bool(deleted)
         return bool(await self._execute(
             "UPDATE runs SET status = 'interrupted', updated_at = %s WHERE run_id = %s AND status = 'pending'",
             (now_iso(), run_id),
         ))
-
-    async def delete_run_checkpoints(self, thread_id: str, run_id: str) -> None:
-        # langgraph copies config["metadata"] (which holds run_id) into checkpoint metadata.
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_id IN"
-                " (SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s)",
-                (thread_id, thread_id, run_id),
-            )
-            await conn.execute(
-                "DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s",
-                (thread_id, run_id),
-            )
 
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) AS at FROM runs WHERE status = 'pending'")

@@ -23,6 +23,7 @@ from waypoint.storage import migrations
 from waypoint.storage.base import (
     ACTIVE_RUN_STATUSES,
     AlreadyExists,
+    InterruptAnswered,
     NotFound,
     Record,
     SortOrder,
@@ -119,7 +120,7 @@ class SqliteStorage(Storage):
             for version, name, sql in migrations.load("sqlite"):
                 if version in done:
                     continue
-                for statement in filter(str.strip, sql.split(";")):
+                for statement in migrations.statements(sql):
                     await db.execute(statement)
                 await db.execute(
                     "INSERT INTO waypoint_migrations VALUES (?, ?, ?)", (version, name, now_iso())
@@ -386,7 +387,9 @@ class SqliteStorage(Storage):
         return await self.get_thread(target_id)
 
     # -- runs --------------------------------------------------------------
-    async def create_run(self, run: Record, *, reject_if_busy: bool) -> tuple[Record, list[str]]:
+    async def create_run(
+        self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = ()
+    ) -> tuple[Record, list[str]]:
         placeholders = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
         async with self._tx() as db:
             thread = await (await db.execute(
@@ -402,6 +405,8 @@ class SqliteStorage(Storage):
             )]
             if active and reject_if_busy:
                 raise ThreadBusy(run["thread_id"], active)
+            for decision in decisions:
+                await self._check_open(db, run["thread_id"], decision)
             await db.execute(
                 "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at,"
                 " available_at, status, metadata, kwargs, multitask_strategy)"
@@ -410,11 +415,86 @@ class SqliteStorage(Storage):
                  run.get("available_at") or now, serde.dumps_str(run.get("metadata") or {}),
                  serde.dumps_str(run.get("kwargs") or {}), run.get("multitask_strategy", "enqueue")),
             )
+            for decision in decisions:
+                await self._insert_decision(db, {**decision, "thread_id": run["thread_id"], "run_id": run["run_id"]})
             await db.execute(
                 "UPDATE threads SET status = 'busy', updated_at = ? WHERE thread_id = ?",
                 (now, run["thread_id"]),
             )
         return await self.get_run(run["run_id"]), active
+
+    # -- decisions and deadlines -------------------------------------------
+    @staticmethod
+    async def _check_open(db: aiosqlite.Connection, thread_id: str, decision: Record) -> None:
+        """Raise `InterruptAnswered` if `decision` closes an interrupt that is closed already.
+        Write transactions are serialized (BEGIN IMMEDIATE), so the check cannot race."""
+        if not decision.get("closes"):
+            return
+        row = await (await db.execute(
+            "SELECT run_id, action FROM decisions WHERE thread_id = ? AND interrupt_id = ? AND closes = 1",
+            (thread_id, decision["interrupt_id"]),
+        )).fetchone()
+        if row is not None:
+            raise InterruptAnswered(thread_id, decision["interrupt_id"], row[0], row[1])
+
+    @staticmethod
+    async def _insert_decision(db: aiosqlite.Connection, d: Record) -> None:
+        await db.execute(
+            "INSERT INTO decisions (decision_id, thread_id, interrupt_id, run_id, reviewer, action,"
+            " value, closes, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d["decision_id"], d["thread_id"], d["interrupt_id"], d.get("run_id"), d.get("reviewer"),
+             d["action"], serde.dumps_str(d.get("value")), 1 if d.get("closes") else 0,
+             d.get("decided_at") or now_iso()),
+        )
+
+    async def record_decision(self, decision: Record) -> Record:
+        async with self._tx() as db:
+            await self._check_open(db, decision["thread_id"], decision)
+            await self._insert_decision(db, decision)
+        row = await self._fetchone("SELECT * FROM decisions WHERE decision_id = ?", (decision["decision_id"],))
+        return self._decision(row)
+
+    @staticmethod
+    def _decision(row: aiosqlite.Row) -> Record:
+        rec = _decode(row, ("value",))
+        rec["closes"] = bool(rec["closes"])
+        return rec
+
+    async def list_decisions(self, thread_id: str) -> list[Record]:
+        rows = await self._fetchall(
+            "SELECT * FROM decisions WHERE thread_id = ? ORDER BY decided_at, rowid", (thread_id,)
+        )
+        return [self._decision(r) for r in rows]
+
+    async def put_deadlines(self, deadlines: Sequence[Record]) -> None:
+        if not deadlines:
+            return
+        async with self._tx() as db:
+            for d in deadlines:
+                await db.execute(
+                    "INSERT OR IGNORE INTO interrupt_deadlines (thread_id, interrupt_id, run_id,"
+                    " assistant_id, expires_at, on_expire, default_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (d["thread_id"], d["interrupt_id"], d["run_id"], d["assistant_id"], d["expires_at"],
+                     d["on_expire"], serde.dumps_str(d.get("default_value"))),
+                )
+
+    async def claim_due_deadlines(self, limit: int = 100) -> list[Record]:
+        now = now_iso()
+        async with self._tx() as db:
+            rows = await db.execute_fetchall(
+                "UPDATE interrupt_deadlines SET fired_at = ? WHERE rowid IN (SELECT rowid FROM"
+                " interrupt_deadlines WHERE fired_at IS NULL AND expires_at <= ? ORDER BY expires_at"
+                " LIMIT ?) RETURNING *",
+                (now, now, limit),
+            )
+        return [_decode(r, ("default_value",)) for r in rows]
+
+    async def rollback_run(self, thread_id: str, run_id: str) -> None:
+        async with self._tx() as db:
+            await db.execute("DELETE FROM decisions WHERE run_id = ?", (run_id,))
+            await db.execute("DELETE FROM interrupt_deadlines WHERE run_id = ?", (run_id,))
+            await db.execute("DELETE FROM runs WHERE run_id = ? AND thread_id = ?", (run_id, thread_id))
+        await self._delete_run_checkpoints(thread_id, run_id)
 
     async def get_run(self, run_id: str, thread_id: str | None = None) -> Record:
         if thread_id is None:
@@ -526,6 +606,8 @@ class SqliteStorage(Storage):
                 cur = await db.execute(
                     "DELETE FROM runs WHERE run_id = ? AND status = 'pending'", (run_id,)
                 )
+                if cur.rowcount:
+                    await db.execute("DELETE FROM decisions WHERE run_id = ?", (run_id,))
             else:
                 cur = await db.execute(
                     "UPDATE runs SET status = 'interrupted', updated_at = ?"
@@ -534,7 +616,7 @@ class SqliteStorage(Storage):
                 )
             return cur.rowcount > 0
 
-    async def delete_run_checkpoints(self, thread_id: str, run_id: str) -> None:
+    async def _delete_run_checkpoints(self, thread_id: str, run_id: str) -> None:
         # langgraph copies config["metadata"] (which holds run_id) into checkpoint metadata.
         async with self.checkpointer.lock:
             await self._cp_conn.execute(

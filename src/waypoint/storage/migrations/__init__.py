@@ -17,3 +17,9 @@ def load(dialect: str) -> list[tuple[int, str, str]]:
             version = int(entry.name.split("_", 1)[0])
             out.append((version, entry.name, entry.read_text()))
     return sorted(out)
+
+
+def statements(sql: str) -> list[str]:
+    """The statements of a migration file: `--` comment lines dropped, split on `;`."""
+    code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [stmt.strip() for stmt in code.split(";") if stmt.strip()]
