@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse as PlainJSONResponse
 
 from waypoint import __version__
-from waypoint.api import assistants, runs, store, threads
+from waypoint.api import assistants, inbox, runs, store, threads
 from waypoint.api.deps import JSONResponse
 from waypoint.service import Services
 from waypoint.service.errors import BadRequest, Conflict, Invalid
@@ -78,6 +78,6 @@ def create_app(services: Services) -> FastAPI:
             "graphs": services.registry.graph_ids,
         }
 
-    for module in (assistants, threads, runs, store):
+    for module in (assistants, threads, runs, store, inbox):
         app.include_router(module.router)
     return app

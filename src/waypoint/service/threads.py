@@ -182,6 +182,34 @@ class ThreadService:
             await graph.aupdate_state(thread_config(thread_id), None, as_node=END)
             await self.refresh(thread_id, graph)
 
+    async def awaiting_review(
+        self, *, graph_id: str | None = None, metadata: dict | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Threads paused for a person, most recently paused first: `{thread_id, graph_id,
+        assistant_id, metadata, values, updated_at, interrupts: [...], next: [...]}`.
+        `interrupts` is empty for a thread paused at a static breakpoint."""
+        filters = {**(metadata or {}), **({"graph_id": graph_id} if graph_id else {})}
+        threads = await self.storage.search_threads(
+            ids=None, metadata=filters or None, values=None, status="interrupted",
+            limit=limit, offset=0, sort_by="updated_at", sort_order="desc",
+        )
+        items = []
+        for thread in threads:
+            interrupts = [i for group in (thread.get("interrupts") or {}).values() for i in group]
+            nxt = [] if interrupts else (await self.get_state(thread["thread_id"]))["next"]
+            meta = thread.get("metadata") or {}
+            items.append({
+                "thread_id": thread["thread_id"],
+                "graph_id": meta.get("graph_id"),
+                "assistant_id": meta.get("assistant_id"),
+                "metadata": meta,
+                "values": thread.get("values"),
+                "updated_at": thread["updated_at"],
+                "interrupts": interrupts,
+                "next": nxt,
+            })
+        return items
+
     async def decisions(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's decision audit trail, oldest first. Raises `NotFound`."""
         await self.storage.get_thread(thread_id)

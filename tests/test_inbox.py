@@ -1,0 +1,87 @@
+"""The approval inbox: its JSON listing over HTTP, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+async def test_inbox_items_lists_waiting_threads(client, http):
+    tag = "inbox-listing"
+    paused = await client.threads.create(metadata={"team": tag})
+    await client.runs.wait(paused["thread_id"], "agent", input={"some_text": "needs review"})
+    at_breakpoint = await client.threads.create(metadata={"team": tag})
+    await client.runs.wait(at_breakpoint["thread_id"], "breakpoints", input={"input": "x"})
+    done = await client.threads.create(metadata={"team": tag})
+    await client.runs.wait(done["thread_id"], "chain", input={"input": "x"})
+
+    items = http.get("/inbox/items", params={"metadata": json.dumps({"team": tag})}).json()
+    assert [i["thread_id"] for i in items] == [at_breakpoint["thread_id"], paused["thread_id"]]
+    by_id = {i["thread_id"]: i for i in items}
+    waiting = by_id[paused["thread_id"]]
+    assert waiting["graph_id"] == "agent" and waiting["values"] == {"some_text": "needs review"}
+    assert [i["value"] for i in waiting["interrupts"]] == [{"text_to_revise": "needs review"}]
+    assert by_id[at_breakpoint["thread_id"]]["interrupts"] == []
+    assert by_id[at_breakpoint["thread_id"]]["next"] == ["node_a"]
+
+    only_agent = http.get("/inbox/items", params={"graph_id": "agent", "metadata": json.dumps({"team": tag})}).json()
+    assert [i["thread_id"] for i in only_agent] == [paused["thread_id"]]
+    assert http.get("/inbox/items", params={"metadata": "{oops"}).status_code == 422
+    page = http.get("/inbox")
+    assert page.status_code == 200 and "Waypoint inbox" in page.text
+    assert http.get("/inbox/inbox.js").headers["content-type"].startswith("text/javascript")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return playwright_api
+
+
+async def test_inbox_page_edits_and_resumes_in_a_browser(client, server, browser, output_dir, backend):
+    tag = f"browser-{backend}"
+    thread = await client.threads.create(metadata={"team": tag})
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "agent", input={"some_text": "original text"})
+
+    async with browser.async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await chromium.new_page(viewport={"width": 1280, "height": 900})
+            await page.goto(f"{server.url}/inbox")
+            await page.fill("#filter-metadata", json.dumps({"team": tag}))
+            await page.click("#refresh")
+            card = page.locator(f'section.item[data-thread-id="{tid}"]')
+            await card.wait_for(timeout=15000)
+            assert "original text" in await card.locator("pre").first.inner_text()
+
+            await page.fill("#reviewer", "ada")
+            await card.locator("textarea.answer").fill("Edited in the inbox")
+            await page.screenshot(path=str(output_dir / f"inbox-{backend}-before.png"), full_page=True)
+            await card.locator("button.send").click()
+            await card.locator(".run-status .status-success").wait_for(timeout=15000)
+            live = await card.locator("pre.live").inner_text()
+            assert json.loads(live) == {"some_text": "Edited in the inbox"}
+            await card.locator("table.decisions").wait_for(timeout=15000)
+            assert "ada" in await card.locator("table.decisions").inner_text()
+            await page.screenshot(path=str(output_dir / f"inbox-{backend}.png"), full_page=True)
+        finally:
+            await chromium.close()
+
+    # The SDK sees the same outcome.
+    state = await client.threads.get_state(tid)
+    assert state["values"] == {"some_text": "Edited in the inbox"}
+    assert (await client.threads.get(tid))["status"] == "idle"
+    decisions = await client.http.get(f"/threads/{tid}/decisions")
+    assert [(d["reviewer"], d["value"]) for d in decisions] == [("ada", "Edited in the inbox")]
