@@ -44,6 +44,9 @@ async def test_twenty_concurrent_resumes_apply_exactly_once(client, server):
         assert winner["run_id"] in r.json()["detail"] and interrupt["id"] in r.json()["detail"]
 
     result = await client.runs.join(tid, winner["run_id"])
+    # A resume arriving after the winner finished is refused the same way.
+    late = await client.http.client.post(f"/threads/{tid}/runs", json={"assistant_id": "agent", "command": {"resume": "late"}})
+    assert late.status_code == 409 and winner["run_id"] in late.json()["detail"]
     i = winner["metadata"]["reviewer"][1:]
     assert result == {"some_text": f"answer {i}"}
     runs = await client.runs.list(tid)
@@ -67,7 +70,7 @@ async def test_resume_by_id_records_each_decision_and_refuses_repeats(client, ht
                                    metadata={"reviewer": "ada"})
     assert [i["id"] for i in first["__interrupt__"]] == [b["id"]]
     r = http.post(f"/threads/{tid}/runs", json={"assistant_id": "parallel", "command": {"resume": {a["id"]: "again"}}})
-    assert r.status_code in (400, 409), r.text  # a is answered: no longer pending
+    assert r.status_code == 409 and a["id"] in r.json()["detail"]  # a is answered already
     final = await client.runs.wait(tid, "parallel", command=Command(resume={b["id"]: "no"}),
                                    metadata={"reviewer": "grace"})
     assert sorted(final["answers"]) == ["a=yes", "b=no"]

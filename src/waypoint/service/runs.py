@@ -161,6 +161,17 @@ class RunService:
             ))
             snapshot = await graph.aget_state(config)
         pending = pending_interrupts(snapshot) if snapshot.created_at else []
+        named = resume_map(command["resume"])
+        if named is not None:
+            unknown = set(named) - {i["id"] for i in pending}
+            if unknown:
+                await self._refuse_if_answered(thread["thread_id"], unknown)
+                raise BadRequest(
+                    f"Interrupt id(s) {', '.join(sorted(unknown))} are not pending on thread "
+                    f"{thread['thread_id']}; pending: {', '.join(i['id'] for i in pending) or 'none'}"
+                )
+        elif not pending:
+            await self._refuse_if_answered(thread["thread_id"], None)
         if thread["status"] == "busy":
             return pending  # a queued run may still pause the thread before this one starts
         if not pending and not snapshot.next:
@@ -168,15 +179,21 @@ class RunService:
                 f"Thread {thread['thread_id']} has no pending interrupt to resume: "
                 "Command(resume=...) needs a run paused at interrupt()"
             )
-        named = resume_map(command["resume"])
-        if named is not None:
-            unknown = set(named) - {i["id"] for i in pending}
-            if unknown:
-                raise BadRequest(
-                    f"Interrupt id(s) {', '.join(sorted(unknown))} are not pending on thread "
-                    f"{thread['thread_id']}; pending: {', '.join(i['id'] for i in pending) or 'none'}"
-                )
         return pending
+
+    async def _refuse_if_answered(self, thread_id: str, interrupt_ids: set[str] | None) -> None:
+        """Raise `Conflict` naming the winner when a resume comes after its interrupt was
+        answered: one of `interrupt_ids` has a closing decision, or (for a plain resume,
+        `None`) the thread's latest run is a resume that closed interrupts."""
+        decisions = [d for d in await self.storage.list_decisions(thread_id) if d["closes"]]
+        if interrupt_ids is None:
+            latest = await self.storage.list_runs(thread_id, limit=1, offset=0, status=None)
+            decisions = [d for d in decisions if latest and d["run_id"] == latest[0]["run_id"]]
+        else:
+            decisions = [d for d in decisions if d["interrupt_id"] in interrupt_ids]
+        if decisions:
+            d = decisions[-1]
+            raise Conflict(str(InterruptAnswered(thread_id, d["interrupt_id"], d["run_id"], d["action"])))
 
     # -- read --------------------------------------------------------------
     async def get(self, thread_id: str | None, run_id: str) -> dict[str, Any]:
