@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8123
 HOST ?= 127.0.0.1
 
-.PHONY: install run test clean
+.PHONY: install run test bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,5 +21,20 @@ run: install
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+BENCH_VENV := bench/.venv-bench
+
+$(BENCH_VENV)/.installed: pyproject.toml constraints.txt bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]' -r bench/requirements.txt
+	touch $@
+
+# Benchmarks against `langgraph dev` and the in-process floor; writes bench/RESULTS.md.
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/run.py
+
+bench-quick: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/run.py --quick --out test-output/bench/RESULTS.md
+
 clean:
-	rm -rf $(VENV) examples/.waypoint test-output tests/js/node_modules
+	rm -rf $(VENV) $(BENCH_VENV) examples/.waypoint test-output tests/js/node_modules

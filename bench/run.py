@@ -70,8 +70,8 @@ class Scale:
     doubletext_rounds: int
 
 
-FULL = Scale(rounds=3, concurrency=[1, 10, 50], cycles_per_client=6, chain_threads=4,
-             stream_events=2000, parked=[100, 1000, 10000], park_concurrency=25, doubletext_rounds=3)
+FULL = Scale(rounds=3, concurrency=[1, 10, 50], cycles_per_client=6, chain_threads=2,
+             stream_events=2000, parked=[100, 1000, 10000], park_concurrency=100, doubletext_rounds=3)
 QUICK = Scale(rounds=1, concurrency=[1, 2], cycles_per_client=2, chain_threads=1,
               stream_events=50, parked=[5, 10], park_concurrency=5, doubletext_rounds=1)
 
