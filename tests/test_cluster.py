@@ -165,3 +165,16 @@ async def test_concurrent_resumes_through_all_processes_apply_once(cluster):
     decisions = await a.http.get(f"/threads/{tid}/decisions")
     assert [(d["interrupt_id"], d["run_id"]) for d in decisions] == [(interrupt["id"], winner["run_id"])]
     assert len(await a.runs.list(tid)) == 2
+
+
+async def test_many_concurrent_waits_on_one_process(cluster):
+    client = get_client(url=cluster[0].url)
+
+    async def cycle(i):
+        thread = await client.threads.create()
+        paused = await client.runs.wait(thread["thread_id"], "agent", input={"some_text": f"t{i}"})
+        return paused["__interrupt__"][0]["value"]["text_to_revise"]
+
+    # More waiting clients than redis-py's default pool size (100) of stream subscriptions.
+    results = await asyncio.gather(*(cycle(i) for i in range(150)))
+    assert sorted(results) == sorted(f"t{i}" for i in range(150))

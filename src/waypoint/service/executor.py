@@ -47,6 +47,17 @@ def run_timeout(server_timeout: float | None, assistant: dict, run: dict) -> flo
     return min(limits) if limits else None
 
 
+def run_output(values: Any, error: dict | None, interrupts: list[dict]) -> Any:
+    """The body `runs.wait`/`runs.join` return: the thread's values, plus `__interrupt__`
+    when the run stopped at interrupts, or `{"__error__": {"error", "message"}}`."""
+    if error is not None:
+        return {"__error__": error}
+    output = values if values is not None else {}
+    if interrupts and isinstance(output, dict):
+        output = {**output, "__interrupt__": interrupts}
+    return output
+
+
 def webhook_payload(run: dict, values: Any, interrupts: list[dict]) -> dict[str, Any]:
     """The body POSTed to a run's webhook (see `WebhookSender`); `interrupts` lists what the
     run stopped at, so a chat bot or ticketing system can ping a reviewer."""
@@ -228,18 +239,11 @@ class RunExecutor:
             thread_state = await self.threads.derive_state(
                 thread_id, graph, error=error, cancelled=cancel_action is not None
             )
-            if error is not None:
-                output: Any = {"__error__": error}
-            else:
-                values = thread_state["values"]
-                output = values if isinstance(values, dict) else ({} if values is None else values)
-                pending = [i for group in thread_state["interrupts"].values() for i in group]
-                if pending and isinstance(output, dict) and status == "success":
-                    output = {**output, "__interrupt__": pending}
+            pending = [i for group in thread_state["interrupts"].values() for i in group]
+            output = run_output(thread_state["values"], error, pending if status == "success" else [])
             finished = await self.storage.finish_run(
                 run_id, status=status, output=output, error=error, thread_state=thread_state
             )
-            pending = [i for group in thread_state["interrupts"].values() for i in group]
             if pending and status == "success":
                 await self._schedule_deadlines(assistant, run, pending)
             if kwargs.get("webhook"):

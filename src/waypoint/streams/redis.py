@@ -44,16 +44,20 @@ def _cancel_key(run_id: str) -> str:
 class RedisBroker(Broker):
     """Broker on the Redis server at `uri` (`redis://host:port/db`)."""
 
-    def __init__(self, uri: str, *, retain_seconds: int = 300):
+    def __init__(self, uri: str, *, retain_seconds: int = 300, max_connections: int = 2000):
         self.uri = uri
         self.retain_seconds = retain_seconds
+        #: Each waiting subscriber holds a connection in XREAD BLOCK; callers beyond this
+        #: many wait for a free one rather than fail.
+        self.max_connections = max_connections
         self._redis: aioredis.Redis | None = None
         self._listener: asyncio.Task | None = None
         self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
         self._wake = asyncio.Event()
 
     async def open(self) -> None:
-        self._redis = aioredis.from_url(self.uri)
+        pool = aioredis.BlockingConnectionPool.from_url(self.uri, max_connections=self.max_connections, timeout=None)
+        self._redis = aioredis.Redis(connection_pool=pool)
         await self._redis.ping()
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(CANCEL_CHANNEL, WAKE_CHANNEL)
@@ -65,7 +69,7 @@ class RedisBroker(Broker):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         if self._redis is not None:
-            await self._redis.aclose()
+            await self._redis.aclose(close_connection_pool=True)
             self._redis = None
 
     async def _listen(self, pubsub) -> None:
