@@ -82,11 +82,6 @@ class RunService:
                     ) from None
                 thread = await self.storage.create_thread(thread_id, metadata={}, if_exists="do_nothing")
             pending = await self._check_run_against_graph(thread, graph_id, body)
-            meta = thread.get("metadata") or {}
-            if meta.get("graph_id") != graph_id or meta.get("assistant_id") != assistant["assistant_id"]:
-                await self.storage.patch_thread_metadata(
-                    thread_id, {"graph_id": graph_id, "assistant_id": assistant["assistant_id"]}
-                )
         checkpoint = dict(body.get("checkpoint") or {})
         if body.get("checkpoint_id"):
             checkpoint["checkpoint_id"] = body["checkpoint_id"]
@@ -124,6 +119,8 @@ class RunService:
                 },
                 reject_if_busy=strategy == "reject",
                 decisions=decisions,
+                # The thread's graph is the one its runs use (as the official server records).
+                thread_metadata={"graph_id": graph_id, "assistant_id": assistant["assistant_id"]},
             )
         except (ThreadBusy, InterruptAnswered) as exc:
             raise Conflict(str(exc)) from None

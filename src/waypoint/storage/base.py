@@ -205,10 +205,11 @@ class Storage(abc.ABC):
     # -- runs --------------------------------------------------------------
     @abc.abstractmethod
     async def create_run(
-        self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = ()
+        self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
+        thread_metadata: dict | None = None,
     ) -> tuple[Record, list[str]]:
-        """Insert a `pending` run, its `decisions` (the interrupts a resume answers) and mark
-        its thread `busy`, atomically.
+        """Insert a `pending` run, its `decisions` (the interrupts a resume answers), merge
+        `thread_metadata` into the thread's metadata and mark the thread `busy`, atomically.
 
         `run` carries run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy
         and optionally `available_at` (ISO time before which no worker picks it up).
@@ -290,7 +291,8 @@ class Storage(abc.ABC):
         thread_state: dict[str, Any] | None = None,
     ) -> Record:
         """Set a run's terminal status and its result (the body `runs.join` returns) and, in
-        the same transaction, the thread's state (`set_thread_state` keywords) if given."""
+        the same transaction, the thread's state (`set_thread_state` keywords) if given.
+        Returns the updated run; raises `NotFound` if it is gone (its thread was deleted)."""
 
     @abc.abstractmethod
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:

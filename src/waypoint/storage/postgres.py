@@ -340,7 +340,8 @@ class PostgresStorage(Storage):
 
     # -- runs --------------------------------------------------------------
     async def create_run(
-        self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = ()
+        self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
+        thread_metadata: dict | None = None,
     ) -> tuple[Record, list[str]]:
         async with self._pool.connection() as conn, conn.transaction():
             locked = await (await conn.execute(
@@ -357,21 +358,23 @@ class PostgresStorage(Storage):
                 raise ThreadBusy(run["thread_id"], active)
             for decision in decisions:
                 await self._check_open(conn, run["thread_id"], decision)
-            await conn.execute(
+            inserted = await conn.execute(
                 "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at,"
                 " available_at, status, metadata, kwargs, multitask_strategy)"
-                " VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s)",
+                " VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING *",
                 (run["run_id"], run["thread_id"], run["assistant_id"], now, now,
                  run.get("available_at") or now, _json(run.get("metadata") or {}),
                  _json(run.get("kwargs") or {}), run.get("multitask_strategy", "enqueue")),
             )
+            created = await inserted.fetchone()
             for decision in decisions:
                 await self._insert_decision(conn, {**decision, "thread_id": run["thread_id"], "run_id": run["run_id"]})
             await conn.execute(
-                "UPDATE threads SET status = 'busy', updated_at = %s WHERE thread_id = %s",
-                (now, run["thread_id"]),
+                "UPDATE threads SET status = 'busy', updated_at = %s, metadata = metadata || %s"
+                " WHERE thread_id = %s",
+                (now, _json(thread_metadata or {}), run["thread_id"]),
             )
-        return await self.get_run(run["run_id"]), active
+        return _record(created), active
 
     # -- decisions and deadlines -------------------------------------------
     @staticmethod
@@ -494,16 +497,13 @@ class PostgresStorage(Storage):
                     "SELECT 1 FROM runs WHERE thread_id = %s AND status = 'running'", (cand["thread_id"],)
                 )).fetchone() is not None:
                     continue
-                await conn.execute(
+                claimed = await (await conn.execute(
                     "UPDATE runs SET status = 'running', worker_id = %s, updated_at = %s,"
-                    " started_at = %s, lease_expires_at = %s WHERE run_id = %s",
+                    " started_at = %s, lease_expires_at = %s WHERE run_id = %s RETURNING *",
                     (worker_id, now, now, now_iso(lease_seconds), cand["run_id"]),
-                )
-                run_id = cand["run_id"]
-                break
-            else:
-                return None
-        return await self.get_run(run_id)
+                )).fetchone()
+                return _record(claimed)
+        return None
 
     async def renew_leases(self, worker_id: str, run_ids: Sequence[str], lease_seconds: float) -> None:
         if run_ids:
@@ -540,12 +540,14 @@ class PostgresStorage(Storage):
         async with self._pool.connection() as conn, conn.transaction():
             row = await (await conn.execute(
                 "UPDATE runs SET status = %s, output = %s, error = %s, updated_at = %s,"
-                " lease_expires_at = NULL WHERE run_id = %s RETURNING thread_id",
+                " lease_expires_at = NULL WHERE run_id = %s RETURNING *",
                 (status, _json(output), _json(error), now_iso(), run_id),
             )).fetchone()
-            if row is not None and thread_state is not None:
+            if row is None:
+                raise NotFound(f"Run {run_id} not found")
+            if thread_state is not None:
                 await self._set_thread_state(conn, row["thread_id"], **thread_state)
-        return await self.get_run(run_id)
+        return _record(row)
 
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
         if action == "rollback":

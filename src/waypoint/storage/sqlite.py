@@ -388,7 +388,8 @@ class SqliteStorage(Storage):
 
     # -- runs --------------------------------------------------------------
     async def create_run(
-        self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = ()
+        self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
+        thread_metadata: dict | None = None,
     ) -> tuple[Record, list[str]]:
         placeholders = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
         async with self._tx() as db:
@@ -407,21 +408,26 @@ class SqliteStorage(Storage):
                 raise ThreadBusy(run["thread_id"], active)
             for decision in decisions:
                 await self._check_open(db, run["thread_id"], decision)
-            await db.execute(
+            inserted = await db.execute_fetchall(
                 "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at,"
                 " available_at, status, metadata, kwargs, multitask_strategy)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING *",
                 (run["run_id"], run["thread_id"], run["assistant_id"], now, now,
                  run.get("available_at") or now, serde.dumps_str(run.get("metadata") or {}),
                  serde.dumps_str(run.get("kwargs") or {}), run.get("multitask_strategy", "enqueue")),
             )
             for decision in decisions:
                 await self._insert_decision(db, {**decision, "thread_id": run["thread_id"], "run_id": run["run_id"]})
+            if thread_metadata:
+                await db.execute(
+                    "UPDATE threads SET metadata = json_patch(metadata, ?) WHERE thread_id = ?",
+                    (serde.dumps_str(thread_metadata), run["thread_id"]),
+                )
             await db.execute(
                 "UPDATE threads SET status = 'busy', updated_at = ? WHERE thread_id = ?",
                 (now, run["thread_id"]),
             )
-        return await self.get_run(run["run_id"]), active
+        return _decode(inserted[0], _RUN_JSON), active
 
     # -- decisions and deadlines -------------------------------------------
     @staticmethod
@@ -539,12 +545,12 @@ class SqliteStorage(Storage):
             )).fetchone()
             if row is None:
                 return None
-            await db.execute(
+            claimed = await db.execute_fetchall(
                 "UPDATE runs SET status = 'running', worker_id = ?, updated_at = ?, started_at = ?,"
-                " lease_expires_at = ? WHERE run_id = ?",
+                " lease_expires_at = ? WHERE run_id = ? RETURNING *",
                 (worker_id, now, now, now_iso(lease_seconds), row[0]),
             )
-        return await self.get_run(row[0])
+        return _decode(claimed[0], _RUN_JSON)
 
     async def renew_leases(self, worker_id: str, run_ids: Sequence[str], lease_seconds: float) -> None:
         if not run_ids:
@@ -588,17 +594,17 @@ class SqliteStorage(Storage):
         thread_state: dict[str, Any] | None = None,
     ) -> Record:
         async with self._tx() as db:
-            await db.execute(
+            rows = await db.execute_fetchall(
                 "UPDATE runs SET status = ?, output = ?, error = ?, updated_at = ?,"
-                " lease_expires_at = NULL WHERE run_id = ?",
+                " lease_expires_at = NULL WHERE run_id = ? RETURNING *",
                 (status, serde.dumps_str(output),
                  None if error is None else serde.dumps_str(error), now_iso(), run_id),
             )
+            if not rows:
+                raise NotFound(f"Run {run_id} not found")
             if thread_state is not None:
-                row = await (await db.execute("SELECT thread_id FROM runs WHERE run_id = ?", (run_id,))).fetchone()
-                if row is not None:
-                    await self._set_thread_state(db, row[0], **thread_state)
-        return await self.get_run(run_id)
+                await self._set_thread_state(db, rows[0]["thread_id"], **thread_state)
+        return _decode(rows[0], _RUN_JSON)
 
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
         async with self._tx() as db:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,7 @@ class InProcessBroker(Broker):
 
     def __init__(self) -> None:
         self._logs: dict[str, _RunLog] = {}
+        self._ended: collections.deque[tuple[float, str]] = collections.deque()  # in end order
         self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
         self._wake = asyncio.Event()
 
@@ -40,8 +42,11 @@ class InProcessBroker(Broker):
 
     def _evict(self) -> None:
         cutoff = time.monotonic() - RETAIN_ENDED_SECONDS
-        for run_id in [r for r, log in self._logs.items() if log.ended_at and log.ended_at < cutoff]:
-            del self._logs[run_id]
+        while self._ended and self._ended[0][0] < cutoff:
+            _, run_id = self._ended.popleft()
+            log = self._logs.get(run_id)
+            if log is not None and log.ended_at is not None and log.ended_at < cutoff:
+                del self._logs[run_id]
 
     async def publish(self, run_id: str, event: str, data: bytes) -> None:
         log = self._log(run_id)
@@ -55,6 +60,7 @@ class InProcessBroker(Broker):
             log.ended_at = time.monotonic()
             log.result = result
             log.changed.notify_all()
+        self._ended.append((log.ended_at, run_id))
         self._cancels.pop(run_id, None)
 
     async def result(self, run_id: str) -> bytes | None:
