@@ -68,12 +68,16 @@ class Scale:
     parked: list[int]
     park_concurrency: int
     doubletext_rounds: int
+    park_budget_s: float  # a system that cannot park the next count within this is cut short
+    dev_park_budget_s: float  # the same for `langgraph dev` (see PARK_BUDGET_NOTE)
 
 
-FULL = Scale(rounds=3, concurrency=[1, 10, 50], cycles_per_client=6, chain_threads=2,
-             stream_events=2000, parked=[100, 1000, 10000], park_concurrency=100, doubletext_rounds=3)
+FULL = Scale(rounds=3, concurrency=[1, 10, 50], cycles_per_client=4, chain_threads=1,
+             stream_events=2000, parked=[100, 1000, 10000], park_concurrency=100, doubletext_rounds=3,
+             park_budget_s=300, dev_park_budget_s=120)
 QUICK = Scale(rounds=1, concurrency=[1, 2], cycles_per_client=2, chain_threads=1,
-              stream_events=50, parked=[5, 10], park_concurrency=5, doubletext_rounds=1)
+              stream_events=50, parked=[5, 10], park_concurrency=5, doubletext_rounds=1,
+              park_budget_s=120, dev_park_budget_s=120)
 
 
 def free_port() -> int:
@@ -303,7 +307,14 @@ async def scenario_streaming(d, scale: Scale) -> dict:
     return {"first_event_ms": median(firsts), "events_per_s": median(rates)}
 
 
-async def scenario_parked(d, scale: Scale) -> dict:
+PARK_BUDGET_NOTE = (
+    "`langgraph dev` parks threads at a few runs per second, decaying as its in-memory store grows "
+    "(its queue re-scans every run on each 0.5 s poll), so it cannot reach 10,000 within any budget "
+    "that keeps `make bench` under 15 minutes: it gets {dev:.0f} s, the other systems {other:.0f} s."
+)
+
+
+async def scenario_parked(d, scale: Scale, budget: float) -> dict:
     base_rss = d.rss()
     parked: list[str] = []
     out = {}
@@ -315,8 +326,14 @@ async def scenario_parked(d, scale: Scale) -> dict:
             await d.wait(tid, "hitl", input={"some_text": "waiting"})
             parked.append(tid)
 
+    started = time.perf_counter()
     for target in scale.parked:
-        await asyncio.gather(*(park() for _ in range(target - len(parked))))
+        remaining = budget - (time.perf_counter() - started)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(park() for _ in range(target - len(parked)))), remaining)
+        except asyncio.TimeoutError:
+            out[target] = {"not_reached": f"{len(parked):,} parked after {budget:.0f} s"}
+            break
         await asyncio.sleep(0.5)
         rss = d.rss()
         search = []
@@ -337,8 +354,6 @@ async def scenario_parked(d, scale: Scale) -> dict:
             "search_ms": median(search) if search else None,
             "resume_ms": median(resumes),
         }
-        # Keep the count exact for the next checkpoint.
-        await asyncio.gather(*(park() for _ in range(target - len(parked))))
     return out
 
 
@@ -372,9 +387,10 @@ async def measure(system: str, scale: Scale, workdir: Path, log_dir: Path) -> di
         async for _ in d.stream_custom("streamer", {"count": 10}):
             pass
         result = {}
+        budget = scale.dev_park_budget_s if system == "langgraph-dev" else scale.park_budget_s
         for name, fn in [("hitl", scenario_hitl), ("breakpoints", scenario_breakpoints),
                          ("streaming", scenario_streaming), ("doubletext", scenario_doubletext),
-                         ("parked", scenario_parked)]:
+                         ("parked", lambda d, scale: scenario_parked(d, scale, budget))]:
             t = time.perf_counter()
             result[name] = await fn(d, scale)
             print(f"  {system} {name}: {time.perf_counter() - t:.1f}s", flush=True)
@@ -438,11 +454,17 @@ def report(results: dict, scale: Scale, out: Path, plot: Path, elapsed: float) -
         ("events/s", lambda r: r["streaming"]["events_per_s"], True, 0),
         ("first event ms", lambda r: r["streaming"]["first_event_ms"], False, 1)])
     for n in scale.parked:
+        cut = [f"{s}: {results[s]['parked'][n]['not_reached']}" for s in systems
+               if "not_reached" in results[s]["parked"].get(n, {})]
+        if cut:
+            lines.append(f"Not measured at {n:,} (parking budget exhausted): {'; '.join(cut)}. "
+                         + PARK_BUDGET_NOTE.format(dev=scale.dev_park_budget_s, other=scale.park_budget_s))
+            lines.append("")
         table(f"4. {n:,} threads parked at an interrupt", [
-            ("resume ms", lambda r, n=n: r["parked"][n]["resume_ms"], False, 1),
-            ("search(status=interrupted) ms", lambda r, n=n: r["parked"][n]["search_ms"], False, 1),
-            ("server RSS MB", lambda r, n=n: r["parked"][n]["rss_mb"], False, 0),
-            ("RSS per parked thread KB", lambda r, n=n: r["parked"][n]["rss_per_thread_kb"], False, 2)])
+            ("resume ms", lambda r, n=n: r["parked"].get(n, {}).get("resume_ms"), False, 1),
+            ("search(status=interrupted) ms", lambda r, n=n: r["parked"].get(n, {}).get("search_ms"), False, 1),
+            ("server RSS MB", lambda r, n=n: r["parked"].get(n, {}).get("rss_mb"), False, 0),
+            ("RSS per parked thread KB", lambda r, n=n: r["parked"].get(n, {}).get("rss_per_thread_kb"), False, 2)])
     table("5. Double-text (multitask_strategy=\"interrupt\"): first run interrupted and second started", [
         ("switch ms", lambda r: r["doubletext"]["switch_ms"], False, 1)])
 

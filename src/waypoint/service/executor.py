@@ -311,11 +311,12 @@ class RunExecutor:
             options["durability"] = kwargs["durability"]
         graph_input = _graph_input(kwargs)
         accumulator = _MessagesAccumulator()
+        known: dict[str, dict] = {}  # interrupt id -> its API dict, for this run
 
         async def handle(ns: tuple, mode: str, chunk: Any) -> None:
             suffix = ("|" + "|".join(ns)) if ns else ""
             if mode in ("values", "updates") and isinstance(chunk, dict) and chunk.get("__interrupt__"):
-                chunk = {**chunk, "__interrupt__": await self._interrupts(graph, config, chunk["__interrupt__"])}
+                chunk = {**chunk, "__interrupt__": await self._interrupts(graph, config, chunk["__interrupt__"], known)}
                 if mode == "updates" and not requested & {"values", "updates"}:
                     # Interrupts always reach the client, as `values` like upstream does.
                     await self._publish(run_id, "values" + suffix, chunk)
@@ -341,8 +342,10 @@ class RunExecutor:
             async for chunk in graph.astream(graph_input, config, **options):
                 await handle(*(chunk if subgraphs else ((), *chunk)))
 
-    async def _interrupts(self, graph: Any, config: dict, interrupts: Any) -> list[dict]:
-        """Interrupt objects with their `ns` looked up in the thread's latest state."""
-        snapshot = await graph.aget_state(thread_config(config["configurable"]["thread_id"]))
-        by_id = {i["id"]: i for i in pending_interrupts(snapshot)}
-        return [by_id.get(i.id) or interrupt_to_dict(i) for i in interrupts]
+    async def _interrupts(self, graph: Any, config: dict, interrupts: Any, known: dict[str, dict]) -> list[dict]:
+        """Interrupt objects with their `ns` looked up in the thread's latest state; `known`
+        caches what a run already looked up (its values and updates chunks repeat them)."""
+        if any(i.id not in known for i in interrupts):
+            snapshot = await graph.aget_state(thread_config(config["configurable"]["thread_id"]))
+            known.update({i["id"]: i for i in pending_interrupts(snapshot)})
+        return [known.get(i.id) or interrupt_to_dict(i) for i in interrupts]
