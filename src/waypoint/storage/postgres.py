@@ -24,6 +24,14 @@ from psycopg_pool import AsyncConnectionPool
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.storage import migrations
+from waypoint.storage.query import (
+    ASSISTANT_SORT,
+    THREAD_SORT,
+    Dialect,
+    assistant_where,
+    page,
+    thread_where,
+)
 from waypoint.storage.base import (
     ACTIVE_RUN_STATUSES,
     AlreadyExists,
@@ -38,8 +46,6 @@ from waypoint.storage.base import (
 #: Advisory lock key serializing schema set-up across processes ("waypoint" in ASCII).
 MIGRATION_LOCK_KEY = 0x776179706F696E74
 
-_ASSISTANT_SORT = {"assistant_id", "graph_id", "name", "created_at", "updated_at"}
-_THREAD_SORT = {"thread_id", "status", "created_at", "updated_at", "state_updated_at"}
 _INTERNAL = ("seq",)
 
 
@@ -56,6 +62,13 @@ def _containment(column: str, filters: dict | None) -> tuple[list[str], list[Any
     if not filters:
         return [], []
     return [f"{column} @> %s"], [_json(filters)]
+
+
+def _any(column: str, values: Sequence[str]) -> tuple[list[str], list[Any]]:
+    return [f"{column} = ANY(%s)"], [list(values)]
+
+
+DIALECT = Dialect(ph="%s", ilike="ILIKE", json_filter=_containment, in_list=_any)
 
 
 class PostgresStorage(Storage):
@@ -194,7 +207,6 @@ class PostgresStorage(Storage):
         if not await self._execute("DELETE FROM assistants WHERE assistant_id = %s", (assistant_id,)):
             raise NotFound(f"Assistant {assistant_id} not found")
 
-    @staticmethod
     def _assistant_where(graph_id, name, metadata) -> tuple[str, list[Any]]:
         clauses, params = _containment("metadata", metadata)
         if graph_id is not None:
@@ -208,20 +220,17 @@ class PostgresStorage(Storage):
     async def search_assistants(
         self, *, graph_id, name, metadata, limit, offset, sort_by, sort_order: SortOrder
     ) -> list[Record]:
-        where, params = self._assistant_where(graph_id, name, metadata)
-        sort_by = sort_by if sort_by in _ASSISTANT_SORT else "created_at"
-        order = "ASC" if sort_order == "asc" else "DESC"
+        where, params = assistant_where(DIALECT, graph_id, name, metadata)
         rows = await self._fetchall(
-            f"SELECT * FROM assistants{where} ORDER BY {sort_by} {order}, assistant_id LIMIT %s OFFSET %s",
+            f"SELECT * FROM assistants{where}" + page(DIALECT, sort_by, sort_order, ASSISTANT_SORT, "assistant_id"),
             (*params, limit, offset),
         )
         return [_record(r) for r in rows]
 
     async def count_assistants(self, *, graph_id, name, metadata) -> int:
-        where, params = self._assistant_where(graph_id, name, metadata)
+        where, params = assistant_where(DIALECT, graph_id, name, metadata)
         return (await self._fetchone(f"SELECT count(*) AS n FROM assistants{where}", params))["n"]
 
-    # -- threads -----------------------------------------------------------
     async def create_thread(
         self, thread_id: str, *, metadata: dict, if_exists: Literal["raise", "do_nothing"] = "raise"
     ) -> Record:
@@ -255,7 +264,6 @@ class PostgresStorage(Storage):
             raise NotFound(f"Thread {thread_id} not found")
         await self.checkpointer.adelete_thread(thread_id)
 
-    @staticmethod
     def _thread_where(ids, metadata, values, status) -> tuple[str, list[Any]]:
         clauses, params = _containment("metadata", metadata)
         more, more_params = _containment('"values"', values)
@@ -272,17 +280,15 @@ class PostgresStorage(Storage):
     async def search_threads(
         self, *, ids, metadata, values, status, limit, offset, sort_by, sort_order: SortOrder
     ) -> list[Record]:
-        where, params = self._thread_where(ids, metadata, values, status)
-        sort_by = sort_by if sort_by in _THREAD_SORT else "created_at"
-        order = "ASC" if sort_order == "asc" else "DESC"
+        where, params = thread_where(DIALECT, ids, metadata, values, status)
         rows = await self._fetchall(
-            f"SELECT * FROM threads{where} ORDER BY {sort_by} {order}, thread_id LIMIT %s OFFSET %s",
+            f"SELECT * FROM threads{where}" + page(DIALECT, sort_by, sort_order, THREAD_SORT, "thread_id"),
             (*params, limit, offset),
         )
         return [_record(r) for r in rows]
 
     async def count_threads(self, *, metadata, values, status) -> int:
-        where, params = self._thread_where(None, metadata, values, status)
+        where, params = thread_where(DIALECT, None, metadata, values, status)
         return (await self._fetchone(f"SELECT count(*) AS n FROM threads{where}", params))["n"]
 
     async def set_thread_state(

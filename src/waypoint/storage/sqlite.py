@@ -20,6 +20,14 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.storage import migrations
+from waypoint.storage.query import (
+    ASSISTANT_SORT,
+    THREAD_SORT,
+    Dialect,
+    assistant_where,
+    page,
+    thread_where,
+)
 from waypoint.storage.base import (
     ACTIVE_RUN_STATUSES,
     AlreadyExists,
@@ -35,8 +43,6 @@ _ASSISTANT_JSON = ("config", "context", "metadata")
 _THREAD_JSON = ("metadata", "config", "values", "interrupts", "error")
 _RUN_JSON = ("metadata", "kwargs", "output", "error")
 
-_ASSISTANT_SORT = {"assistant_id", "graph_id", "name", "created_at", "updated_at"}
-_THREAD_SORT = {"thread_id", "status", "created_at", "updated_at", "state_updated_at"}
 
 
 def _decode(row: aiosqlite.Row, json_cols: Sequence[str]) -> Record:
@@ -70,6 +76,13 @@ def _json_filters(column: str, filters: dict | None) -> tuple[list[str], list[An
             clauses.append(f"json_extract({column}, ?) = ?")
             params += [path, value]
     return clauses, params
+
+
+def _in_list(column: str, values: Sequence[str]) -> tuple[list[str], list[Any]]:
+    return [f"{column} IN ({', '.join('?' * len(values))})"], list(values)
+
+
+DIALECT = Dialect(ph="?", ilike="LIKE", json_filter=_json_filters, in_list=_in_list)
 
 
 class SqliteStorage(Storage):
@@ -231,7 +244,6 @@ class SqliteStorage(Storage):
             if cur.rowcount == 0:
                 raise NotFound(f"Assistant {assistant_id} not found")
 
-    @staticmethod
     def _assistant_where(graph_id, name, metadata) -> tuple[str, list[Any]]:
         clauses, params = _json_filters("metadata", metadata)
         if graph_id is not None:
@@ -245,21 +257,17 @@ class SqliteStorage(Storage):
     async def search_assistants(
         self, *, graph_id, name, metadata, limit, offset, sort_by, sort_order: SortOrder
     ) -> list[Record]:
-        where, params = self._assistant_where(graph_id, name, metadata)
-        sort_by = sort_by if sort_by in _ASSISTANT_SORT else "created_at"
-        order = "ASC" if sort_order == "asc" else "DESC"
+        where, params = assistant_where(DIALECT, graph_id, name, metadata)
         rows = await self._fetchall(
-            f"SELECT * FROM assistants{where} ORDER BY {sort_by} {order}, assistant_id LIMIT ? OFFSET ?",
+            f"SELECT * FROM assistants{where}" + page(DIALECT, sort_by, sort_order, ASSISTANT_SORT, "assistant_id"),
             (*params, limit, offset),
         )
         return [_decode(r, _ASSISTANT_JSON) for r in rows]
 
     async def count_assistants(self, *, graph_id, name, metadata) -> int:
-        where, params = self._assistant_where(graph_id, name, metadata)
-        row = await self._fetchone(f"SELECT count(*) FROM assistants{where}", params)
-        return row[0]
+        where, params = assistant_where(DIALECT, graph_id, name, metadata)
+        return (await self._fetchone(f"SELECT count(*) AS n FROM assistants{where}", params))[0]
 
-    # -- threads -----------------------------------------------------------
     async def create_thread(
         self, thread_id: str, *, metadata: dict, if_exists: Literal["raise", "do_nothing"] = "raise"
     ) -> Record:
@@ -302,7 +310,6 @@ class SqliteStorage(Storage):
             await db.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
         await self.checkpointer.adelete_thread(thread_id)
 
-    @staticmethod
     def _thread_where(ids, metadata, values, status) -> tuple[str, list[Any]]:
         clauses, params = _json_filters("metadata", metadata)
         more, more_params = _json_filters('"values"', values)
@@ -319,19 +326,16 @@ class SqliteStorage(Storage):
     async def search_threads(
         self, *, ids, metadata, values, status, limit, offset, sort_by, sort_order: SortOrder
     ) -> list[Record]:
-        where, params = self._thread_where(ids, metadata, values, status)
-        sort_by = sort_by if sort_by in _THREAD_SORT else "created_at"
-        order = "ASC" if sort_order == "asc" else "DESC"
+        where, params = thread_where(DIALECT, ids, metadata, values, status)
         rows = await self._fetchall(
-            f"SELECT * FROM threads{where} ORDER BY {sort_by} {order}, thread_id LIMIT ? OFFSET ?",
+            f"SELECT * FROM threads{where}" + page(DIALECT, sort_by, sort_order, THREAD_SORT, "thread_id"),
             (*params, limit, offset),
         )
         return [_decode(r, _THREAD_JSON) for r in rows]
 
     async def count_threads(self, *, metadata, values, status) -> int:
-        where, params = self._thread_where(None, metadata, values, status)
-        row = await self._fetchone(f"SELECT count(*) FROM threads{where}", params)
-        return row[0]
+        where, params = thread_where(DIALECT, None, metadata, values, status)
+        return (await self._fetchone(f"SELECT count(*) AS n FROM threads{where}", params))[0]
 
     async def set_thread_state(
         self, thread_id: str, *, values: Any, interrupts: dict[str, list], error: Any | None, status: str

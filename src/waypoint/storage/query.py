@@ -1,0 +1,66 @@
+"""SQL shared by the SQLite and PostgreSQL storages: filters and ordering of searches.
+
+The two differ only in their `Dialect`: placeholder, case-insensitive match, how a JSON
+column is filtered by top-level keys, and how a list of ids is matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+Clauses = tuple[list[str], list[Any]]
+
+ASSISTANT_SORT = {"assistant_id", "graph_id", "name", "created_at", "updated_at"}
+THREAD_SORT = {"thread_id", "status", "created_at", "updated_at", "state_updated_at"}
+
+
+class Dialect(NamedTuple):
+    """What differs between the SQL of two databases."""
+
+    ph: str  # parameter placeholder
+    ilike: str  # case-insensitive LIKE
+    json_filter: Callable[[str, dict | None], Clauses]  # column matches each top-level key
+    in_list: Callable[[str, Sequence[str]], Clauses]  # column is one of the values
+
+
+def _where(clauses: list[str]) -> str:
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+def assistant_where(d: Dialect, graph_id: str | None, name: str | None, metadata: dict | None) -> tuple[str, list]:
+    """`WHERE` of an assistant search: metadata keys, exact graph id, name substring."""
+    clauses, params = d.json_filter("metadata", metadata)
+    if graph_id is not None:
+        clauses.append(f"graph_id = {d.ph}")
+        params.append(graph_id)
+    if name is not None:
+        clauses.append(f"name {d.ilike} {d.ph}")
+        params.append(f"%{name}%")
+    return _where(clauses), params
+
+
+def thread_where(
+    d: Dialect, ids: Sequence[str] | None, metadata: dict | None, values: dict | None, status: str | None
+) -> tuple[str, list]:
+    """`WHERE` of a thread search: ids, metadata and values keys, status."""
+    clauses, params = d.json_filter("metadata", metadata)
+    more, more_params = d.json_filter('"values"', values)
+    clauses += more
+    params += more_params
+    if ids:
+        more, more_params = d.in_list("thread_id", [str(i) for i in ids])
+        clauses += more
+        params += more_params
+    if status is not None:
+        clauses.append(f"status = {d.ph}")
+        params.append(status)
+    return _where(clauses), params
+
+
+def page(d: Dialect, sort_by: str | None, sort_order: str | None, allowed: set[str], tiebreak: str) -> str:
+    """`ORDER BY … LIMIT … OFFSET …` with `sort_by` checked against `allowed` (default
+    `created_at`, newest first); the caller appends limit and offset parameters."""
+    column = sort_by if sort_by in allowed else "created_at"
+    order = "ASC" if sort_order == "asc" else "DESC"
+    return f" ORDER BY {column} {order}, {tiebreak} LIMIT {d.ph} OFFSET {d.ph}"
