@@ -126,14 +126,14 @@ async def _count_above(client, tid, n):
 async def test_reject_strategy(client, overlapping):
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    first = await client.runs.create(tid, "slow", input={"steps": 5, "delay": 0.05})
+    first = await client.runs.create(tid, "slow", input={"steps": 10, "delay": 0.1})  # ~1 s: certainly busy
     await _running(client, tid, first["run_id"])
     for _ in range(overlapping - 1):
         with pytest.raises(httpx.HTTPStatusError) as err:
             await client.runs.create(tid, "slow", input={"steps": 1}, multitask_strategy="reject")
         assert err.value.response.status_code == 409
     result = await client.runs.join(tid, first["run_id"])
-    assert result["count"] == 5
+    assert result["count"] == 10
     assert [r["run_id"] for r in await client.runs.list(tid)] == [first["run_id"]]
 
 
@@ -141,7 +141,8 @@ async def test_reject_strategy(client, overlapping):
 async def test_enqueue_strategy(client, overlapping):
     thread = await client.threads.create()
     tid = thread["thread_id"]
-    first = await client.runs.create(tid, "slow", input={"steps": 3, "delay": 0.05})
+    # Long enough (~1 s) that the queued runs are certainly still pending when checked.
+    first = await client.runs.create(tid, "slow", input={"steps": 10, "delay": 0.1})
     await _running(client, tid, first["run_id"])
     queued = [
         await client.runs.create(tid, "slow", input={"steps": 1, "delay": 0.01, "count": 10 * (i + 1)},
@@ -151,7 +152,7 @@ async def test_enqueue_strategy(client, overlapping):
     for run in queued:
         assert (await client.runs.get(tid, run["run_id"]))["status"] == "pending"
     results = [await client.runs.join(tid, r["run_id"]) for r in [first, *queued]]
-    assert [r["count"] for r in results] == [3] + [10 * (i + 1) + 1 for i in range(overlapping - 1)]
+    assert [r["count"] for r in results] == [10] + [10 * (i + 1) + 1 for i in range(overlapping - 1)]
     assert {(await client.runs.get(tid, r["run_id"]))["status"] for r in [first, *queued]} == {"success"}
 
 
