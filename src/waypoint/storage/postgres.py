@@ -207,16 +207,6 @@ class PostgresStorage(Storage):
         if not await self._execute("DELETE FROM assistants WHERE assistant_id = %s", (assistant_id,)):
             raise NotFound(f"Assistant {assistant_id} not found")
 
-    def _assistant_where(graph_id, name, metadata) -> tuple[str, list[Any]]:
-        clauses, params = _containment("metadata", metadata)
-        if graph_id is not None:
-            clauses.append("graph_id = %s")
-            params.append(graph_id)
-        if name is not None:
-            clauses.append("name ILIKE %s")
-            params.append(f"%{name}%")
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
     async def search_assistants(
         self, *, graph_id, name, metadata, limit, offset, sort_by, sort_order: SortOrder
     ) -> list[Record]:
@@ -263,19 +253,6 @@ class PostgresStorage(Storage):
         if not await self._execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,)):
             raise NotFound(f"Thread {thread_id} not found")
         await self.checkpointer.adelete_thread(thread_id)
-
-    def _thread_where(ids, metadata, values, status) -> tuple[str, list[Any]]:
-        clauses, params = _containment("metadata", metadata)
-        more, more_params = _containment('"values"', values)
-        clauses += more
-        params += more_params
-        if ids:
-            clauses.append("thread_id = ANY(%s)")
-            params.append([str(i) for i in ids])
-        if status is not None:
-            clauses.append("status = %s")
-            params.append(status)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     async def search_threads(
         self, *, ids, metadata, values, status, limit, offset, sort_by, sort_order: SortOrder

@@ -244,16 +244,6 @@ class SqliteStorage(Storage):
             if cur.rowcount == 0:
                 raise NotFound(f"Assistant {assistant_id} not found")
 
-    def _assistant_where(graph_id, name, metadata) -> tuple[str, list[Any]]:
-        clauses, params = _json_filters("metadata", metadata)
-        if graph_id is not None:
-            clauses.append("graph_id = ?")
-            params.append(graph_id)
-        if name is not None:
-            clauses.append("name LIKE ?")
-            params.append(f"%{name}%")
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
     async def search_assistants(
         self, *, graph_id, name, metadata, limit, offset, sort_by, sort_order: SortOrder
     ) -> list[Record]:
@@ -309,19 +299,6 @@ class SqliteStorage(Storage):
                 raise NotFound(f"Thread {thread_id} not found")
             await db.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
         await self.checkpointer.adelete_thread(thread_id)
-
-    def _thread_where(ids, metadata, values, status) -> tuple[str, list[Any]]:
-        clauses, params = _json_filters("metadata", metadata)
-        more, more_params = _json_filters('"values"', values)
-        clauses += more
-        params += more_params
-        if ids:
-            clauses.append(f"thread_id IN ({', '.join('?' * len(ids))})")
-            params += list(ids)
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     async def search_threads(
         self, *, ids, metadata, values, status, limit, offset, sort_by, sort_order: SortOrder
