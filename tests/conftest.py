@@ -19,6 +19,19 @@ GRAPHS_CONFIG = ROOT / "tests" / "graphs" / "langgraph.json"
 EXAMPLES_CONFIG = ROOT / "examples" / "langgraph.json"
 
 
+def write_config(path: Path, **sections) -> Path:
+    """Write a langgraph.json at `path` serving tests/graphs' graphs plus `sections`
+    (`http`, `auth`, `webhooks`, …); returns `path`."""
+    import json
+
+    base = json.loads(GRAPHS_CONFIG.read_text())
+    base["graphs"] = {k: str((GRAPHS_CONFIG.parent / v).resolve()) for k, v in base["graphs"].items()}
+    base["dependencies"] = [str(GRAPHS_CONFIG.parent)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**base, **sections}))
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -143,14 +156,17 @@ def backend(request) -> str:
 @pytest.fixture(scope="session")
 def make_server(backend, request):
     """Factory of `ServerProcess`es on the current backend; for PostgreSQL each call gets a
-    fresh database unless `database_uri` is given (to share one between processes)."""
+    fresh database unless `database_uri` is given (to share one between processes).
+    `config` is the langgraph.json to serve (default tests/graphs/langgraph.json)."""
 
-    def make(workdir: Path, *extra: str, database_uri: str | None = None) -> ServerProcess:
+    def make(workdir: Path, *extra: str, database_uri: str | None = None,
+             config: Path = GRAPHS_CONFIG) -> ServerProcess:
         if backend == "sqlite":
-            return ServerProcess(workdir, *extra, database_uri=database_uri)
+            return ServerProcess(workdir, *extra, database_uri=database_uri, config=config)
         pg = request.getfixturevalue("postgres")
         redis_uri = request.getfixturevalue("redis_server").uri
-        return ServerProcess(workdir, *extra, database_uri=database_uri or pg.create_database(), redis_uri=redis_uri)
+        return ServerProcess(workdir, *extra, database_uri=database_uri or pg.create_database(),
+                             redis_uri=redis_uri, config=config)
 
     return make
 

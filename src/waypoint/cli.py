@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 
@@ -12,6 +13,7 @@ from waypoint.config import DEFAULT_PORT, Settings
 def build_app(settings: Settings):
     """The ASGI app for `settings`. Raises `GraphConfigError`/`ValueError` on bad config."""
     from waypoint.api.app import create_app
+    from waypoint.api.http_config import apply_http_config
     from waypoint.graphs import GraphRegistry
     from waypoint.service import Services
     from waypoint.storage import open_storage
@@ -31,7 +33,9 @@ def build_app(settings: Settings):
         storage, broker, registry, workers=settings.workers, run_timeout=settings.run_timeout,
         lease_seconds=settings.lease_seconds,
     )
-    return create_app(services)
+    app = create_app(services)
+    apply_http_config(app, json.loads(settings.config_path.read_text()).get("http"))
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
