@@ -21,6 +21,7 @@ import uuid
 from typing import Any
 
 from waypoint.clock import now_iso
+from waypoint.service.auth import current_user
 from waypoint.service.errors import Invalid
 
 #: LangGraph interrupt ids are xxh3-128 hex digests.
@@ -59,7 +60,11 @@ def plan_decisions(
 
 
 def reviewer_of(metadata: dict | None) -> str | None:
-    """Who decides: the client-supplied `metadata.reviewer` (Waypoint has no auth yet)."""
+    """Who decides: with custom auth on, the authenticated identity of the request (a
+    client-supplied `metadata.reviewer` never impersonates); without, `metadata.reviewer`."""
+    user = current_user.get()
+    if user is not None:
+        return user.identity
     reviewer = (metadata or {}).get("reviewer")
     return None if reviewer is None else str(reviewer)
 

@@ -66,6 +66,15 @@ def _json_filters(column: str, filters: dict | None) -> tuple[list[str], list[An
         if value is None:
             clauses.append(f"json_type({column}, ?) = 'null'")
             params.append(path)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            # containment, as PostgreSQL's @>: the stored list holds every wanted string
+            # (how auth `$contains` filters arrive)
+            for item in value:
+                clauses.append(f"EXISTS (SELECT 1 FROM json_each({column}, ?) WHERE type = 'text' AND value = ?)")
+                params += [path, item]
+            if not value:
+                clauses.append(f"json_type({column}, ?) = 'array'")
+                params.append(path)
         elif isinstance(value, (dict, list)):
             clauses.append(f"json_extract({column}, ?) = json(?)")
             params += [path, serde.dumps_str(value)]

@@ -1,0 +1,346 @@
+"""Custom auth on every API request: authenticate, authorize, then apply the handler's
+edits and filters before the route runs (see `waypoint.service.auth` for the semantics).
+
+Each route maps to the (resource, action) the official server authorizes it as, and to
+what a filter means there:
+- one thread or assistant (`/threads/{thread_id}…`, `/assistants/{assistant_id}…`): the
+  record's metadata must contain the filter, else the answer is 404 as for a missing one;
+- a search or count (threads, assistants, the inbox listing): the filter is merged into the
+  request's metadata filter, which storage applies by containment;
+- a create: the handler's edits of `value` (e.g. `metadata.owner`) are written into the body;
+- the store: the handler's edits of `value["namespace"]` are written into the request.
+A run gets the user in `config.configurable` (`langgraph_auth_user`, `langgraph_auth_user_id`,
+`langgraph_auth_permissions`); a client-supplied `metadata.reviewer` is kept as
+`metadata.reviewer_note` (decisions record the authenticated identity).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from waypoint import serde
+from waypoint.service.auth import NOTHING, AuthError, AuthPolicy, AuthUser, current_user, matches, merge
+from waypoint.storage import NotFound
+
+log = logging.getLogger(__name__)
+
+#: Paths served without authentication: health, API docs, the inbox page's static files.
+PUBLIC = re.compile(r"^/(ok|info|openapi\.json|docs(/.*)?|redoc|inbox|inbox/[\w.-]+\.(js|css))$")
+_ID = r"(?P<{}>[^/]+)"
+
+
+def _route(method: str, template: str, resource: str, action: str, kind: str):
+    pattern = re.sub(r"\{(\w+)\}", lambda m: _ID.format(m.group(1)), template)
+    return method, re.compile(f"^{pattern}$"), resource, action, kind
+
+
+#: (method, path, resource, action, kind). `kind`: `thread`/`assistant` (one record),
+#: `search` (a filtered listing), `create`, `run` (run creation), `store`.
+ROUTES = [
+    _route("POST", "/threads", "threads", "create", "create"),
+    _route("POST", "/threads/search", "threads", "search", "search"),
+    _route("POST", "/threads/count", "threads", "search", "search"),
+    _route("GET", "/inbox/items", "threads", "search", "search"),
+    _route("POST", "/threads/{thread_id}/runs", "threads", "create_run", "run"),
+    _route("POST", "/threads/{thread_id}/runs/stream", "threads", "create_run", "run"),
+    _route("POST", "/threads/{thread_id}/runs/wait", "threads", "create_run", "run"),
+    _route("POST", "/runs", "threads", "create_run", "run"),
+    _route("POST", "/runs/stream", "threads", "create_run", "run"),
+    _route("POST", "/runs/wait", "threads", "create_run", "run"),
+    _route("GET", "/threads/{thread_id}/runs", "threads", "search", "thread"),
+    _route("POST", "/threads/{thread_id}/runs/{run_id}/cancel", "threads", "update", "thread"),
+    _route("PATCH", "/threads/{thread_id}", "threads", "update", "thread"),
+    _route("POST", "/threads/{thread_id}/state", "threads", "update", "thread"),
+    _route("POST", "/assistants", "assistants", "create", "create"),
+    _route("POST", "/assistants/search", "assistants", "search", "search"),
+    _route("POST", "/assistants/count", "assistants", "search", "search"),
+    _route("PUT", "/store/items", "store", "put", "store"),
+    _route("GET", "/store/items", "store", "get", "store"),
+    _route("DELETE", "/store/items", "store", "delete", "store"),
+    _route("POST", "/store/items/search", "store", "search", "store"),
+    _route("POST", "/store/namespaces", "store", "list_namespaces", "store"),
+]
+#: Anything else under one thread or assistant: read, delete, or update by method.
+_THREAD = re.compile(r"^/threads/(?P<thread_id>[^/]+)(?:/runs/(?P<run_id>[^/]+))?(/.*)?$")
+_ASSISTANT = re.compile(r"^/assistants/(?P<assistant_id>[^/]+)(/.*)?$")
+_BY_METHOD = {"GET": "read", "HEAD": "read", "DELETE": "delete"}
+
+
+def resolve_route(method: str, path: str) -> tuple[str, str, str, dict[str, str]] | None:
+    """(resource, action, kind, path params) of a request, or None (authentication only)."""
+    for m, pattern, resource, action, kind in ROUTES:
+        if m == method and (found := pattern.match(path)):
+            return resource, action, kind, found.groupdict()
+    if found := _THREAD.match(path):
+        params = {k: v for k, v in found.groupdict().items() if v}
+        return "threads", _BY_METHOD.get(method, "update"), "thread", params
+    if found := _ASSISTANT.match(path):
+        return "assistants", _BY_METHOD.get(method, "update"), "assistant", found.groupdict()
+    return None
+
+
+def _uuid(value: Any) -> Any:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return value
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, detail: str, headers: dict | None = None):
+        self.status, self.detail, self.headers = status, detail, headers or {}
+
+
+class AuthGate:
+    """ASGI middleware enforcing an `AuthPolicy` (inside CORS, so refusals carry CORS headers)."""
+
+    def __init__(self, app: ASGIApp, policy: AuthPolicy):
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope.get("method") == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"][len(scope.get("root_path", "")):] or "/"
+        if PUBLIC.match(path):
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        if scope["type"] == "http":
+            more = True
+            while more:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+        try:
+            scope, body = await self._authorize(scope, path, body)
+        except (_Refusal, AuthError) as exc:
+            status = exc.status
+            await _refuse(scope, receive, send, status, exc.detail, exc.headers)
+            return
+        token = current_user.set(scope["auth_user"])
+        try:
+            await self.app(scope, _replay(body, receive) if scope["type"] == "http" else receive, send)
+        finally:
+            current_user.reset(token)
+
+    async def _authorize(self, scope: Scope, path: str, raw: bytes) -> tuple[Scope, bytes]:
+        request = Request(scope)
+        query = dict(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None  # the route answers 422
+        route = resolve_route(scope.get("method", "GET"), path)
+        user = await self.policy.authenticate({
+            "request": request, "body": body, "path": path, "method": scope.get("method", "GET"),
+            "path_params": route[3] if route else {}, "query_params": query,
+            "headers": {k: v for k, v in scope["headers"]}, "authorization": request.headers.get("authorization"),
+            "scope": scope,
+        })
+        scope = {**scope, "auth_user": user}
+        if route is None:
+            return scope, raw
+        resource, action, kind, params = route
+        apply = _KINDS[kind]
+        body, query = await apply(self, scope, user, resource, action, params, body if isinstance(body, dict) else {}, query)
+        if query is not None:
+            scope["query_string"] = urlencode(query).encode()
+        return scope, (serde.dumps(body) if body is not None else raw)
+
+    # -- kinds ---------------------------------------------------------------
+    async def _thread(self, scope, user, resource, action, params, body, query):
+        value: dict[str, Any] = {"thread_id": _uuid(params["thread_id"])}
+        if "run_id" in params:
+            value["run_id"] = _uuid(params["run_id"])
+        if action == "update":
+            value.update(metadata=body.get("metadata"), action=query.get("action"))
+        if action == "search":
+            value.update(limit=query.get("limit"), offset=query.get("offset"), status=query.get("status"))
+        wanted = await self.policy.authorize(user, resource, action, value)
+        await self._visible_thread(scope, params["thread_id"], wanted)
+        if action == "update" and isinstance(value.get("metadata"), dict) and "metadata" in body:
+            body["metadata"] = value["metadata"]
+            return body, None
+        return None, None
+
+    async def _assistant(self, scope, user, resource, action, params, body, query):
+        value = {"assistant_id": _uuid(params["assistant_id"])}
+        if action == "update":
+            value.update({k: body.get(k) for k in ("graph_id", "config", "context", "metadata", "name", "description")})
+        wanted = await self.policy.authorize(user, resource, action, value)
+        if wanted:
+            services = scope["app"].state.services
+            try:
+                assistant = await services.assistants.resolve(params["assistant_id"])
+            except NotFound:
+                return None, None  # the route answers 404
+            if not matches(assistant.get("metadata") or {}, wanted):
+                raise _Refusal(404, f"Assistant {params['assistant_id']} not found")
+        if action == "update" and body:
+            body.update({k: v for k, v in value.items() if k in body})
+            return body, None
+        return None, None
+
+    async def _search(self, scope, user, resource, action, params, body, query):
+        if scope["path"].endswith("/inbox/items"):
+            try:
+                metadata = json.loads(query["metadata"]) if query.get("metadata") else {}
+            except ValueError:
+                return None, None  # the route answers 422
+            value = {"metadata": metadata, "limit": query.get("limit"), "offset": 0, "status": "interrupted"}
+        else:
+            value = {k: body.get(k) for k in ("metadata", "values", "status", "limit", "offset", "ids", "graph_id")}
+            value["metadata"] = value["metadata"] or {}
+        wanted = await self.policy.authorize(user, resource, action, value)
+        metadata = merge(value.get("metadata") or {}, wanted)
+        if metadata is NOTHING:
+            raise _Refusal(200, "[]" if "count" not in scope["path"] else "0")
+        if scope["path"].endswith("/inbox/items"):
+            return None, {**query, "metadata": json.dumps(metadata)} if metadata else query
+        body["metadata"] = metadata or None
+        return body, None
+
+    async def _create(self, scope, user, resource, action, params, body, query):
+        value = dict(body)
+        value["metadata"] = dict(body.get("metadata") or {})
+        if resource == "threads" and value.get("thread_id"):
+            value["thread_id"] = _uuid(value["thread_id"])
+        await self.policy.authorize(user, resource, action, value)
+        if resource == "threads" and body.get("thread_id"):
+            # Creating over an id the user may not read must not reveal (or return) that thread.
+            wanted = await self.policy.authorize(user, "threads", "read", {"thread_id": value["thread_id"]})
+            try:
+                await self._visible_thread(scope, str(body["thread_id"]), wanted)
+            except _Refusal:
+                raise _Refusal(409, f"Thread {body['thread_id']} already exists") from None
+        body.update({k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in value.items()})
+        return body, None
+
+    async def _run(self, scope, user, resource, action, params, body, query):
+        kwarg_keys = ("input", "command", "config", "context", "stream_mode", "interrupt_before",
+                      "interrupt_after", "webhook", "checkpoint", "checkpoint_id", "on_disconnect", "durability")
+        metadata = dict(body.get("metadata") or {})
+        if "reviewer" in metadata:  # a claim, not an identity: kept as a note only
+            metadata["reviewer_note"] = metadata.pop("reviewer")
+        value = {
+            "thread_id": _uuid(params["thread_id"]) if "thread_id" in params else None,
+            "assistant_id": body.get("assistant_id"), "run_id": None, "status": "pending",
+            "metadata": metadata, "prevent_insert_if_inflight": True,
+            "multitask_strategy": body.get("multitask_strategy") or "enqueue",
+            "if_not_exists": body.get("if_not_exists") or "reject",
+            "after_seconds": body.get("after_seconds") or 0,
+            "kwargs": {k: body.get(k) for k in kwarg_keys},
+        }
+        wanted = await self.policy.authorize(user, resource, action, value)
+        if "thread_id" in params:
+            created = await self._visible_thread(scope, params["thread_id"], wanted, missing_ok=True)
+            if created is None and value["if_not_exists"] == "create":
+                services = scope["app"].state.services
+                # The new thread carries the run's metadata (e.g. the owner a handler stamped).
+                await services.threads.create({"thread_id": params["thread_id"], "metadata": value["metadata"],
+                                               "if_exists": "do_nothing"})
+        body["metadata"] = value["metadata"]
+        for key, item in (value.get("kwargs") or {}).items():
+            if key in body or item is not None:
+                body[key] = item
+        config = dict(body.get("config") or {})
+        configurable = dict(config.get("configurable") or {})
+        configurable.update(
+            langgraph_auth_user=user.to_dict(), langgraph_auth_user_id=user.identity,
+            langgraph_auth_permissions=list(user.permissions),
+        )
+        body["config"] = {**config, "configurable": configurable}
+        return body, None
+
+    async def _store(self, scope, user, resource, action, params, body, query):
+        source = query if action == "get" else body
+        field = {"search": "namespace_prefix", "list_namespaces": "prefix"}.get(action, "namespace")
+        namespace = source.get(field)
+        if action == "get":
+            namespace = [p for p in (namespace or "").split(".") if p]
+        value = {"namespace": tuple(namespace or ()), **{k: v for k, v in source.items() if k != field}}
+        await self.policy.authorize(user, resource, action, value)
+        namespace = list(value.get("namespace") or ())
+        if action == "get":
+            return None, {**query, "namespace": ".".join(namespace)}
+        body[field] = namespace
+        return body, None
+
+    async def _visible_thread(self, scope, thread_id: str, wanted: dict | None, missing_ok: bool = False):
+        """The thread if it exists and satisfies `wanted`; raise a 404 refusal when it is
+        filtered out; None when it does not exist (the route answers that)."""
+        services = scope["app"].state.services
+        try:
+            thread = await services.storage.get_thread(str(thread_id))
+        except (NotFound, ValueError):
+            return None
+        if wanted and not matches(thread.get("metadata") or {}, wanted):
+            raise _Refusal(404, f"Thread {thread_id} not found")
+        return thread
+
+
+_KINDS: dict[str, Callable] = {
+    "thread": AuthGate._thread, "assistant": AuthGate._assistant, "search": AuthGate._search,
+    "create": AuthGate._create, "run": AuthGate._run, "store": AuthGate._store,
+}
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that yields `body` once, then the client's later messages (disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str, headers: dict) -> None:
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": 4000 + min(status, 999), "reason": detail[:120]})
+        return
+    # An impossible search filter is an empty answer, not an error.
+    body = detail.encode() if status == 200 else serde.dumps({"detail": detail})
+    raw_headers = [(b"content-type", b"application/json")]
+    raw_headers += [(k.lower().encode(), str(v).encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def install_auth(app: FastAPI, policy: AuthPolicy | None) -> None:
+    """Enforce `policy` on `app` (None: auth is off, as the start-up log says) and add its
+    `openapi` security schemes to `/openapi.json`. Call before the CORS middleware is added."""
+    if policy is None:
+        log.info("auth is off: no 'auth' in langgraph.json, every request is served (add auth.path to enable)")
+        return
+    log.info("auth is on: custom auth from %s", policy.source)
+    app.add_middleware(AuthGate, policy=policy)
+    if policy.openapi:
+        build_openapi = app.openapi
+
+        def openapi() -> dict[str, Any]:
+            schema = build_openapi()
+            schemes = policy.openapi.get("securitySchemes") or {}
+            schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(schemes)
+            if policy.openapi.get("security") is not None:
+                schema["security"] = policy.openapi["security"]
+            return schema
+
+        app.openapi = openapi

@@ -1,0 +1,291 @@
+"""Custom auth (`langgraph.json` → `auth.path`) through the official SDK with several
+users' tokens: authentication errors, isolation across every endpoint family (with a
+seeded, bounded randomized cross-user sweep), filters (`$eq`, `$contains`), 403s, the
+user reaching the graph, and the reviewer identity of decisions.
+The policy under test is `tests/auth/auth.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import free_port, write_config
+from langgraph_sdk import get_client
+from langgraph_sdk.errors import NotFoundError
+from langgraph_sdk.schema import Command
+
+AUTH_DIR = Path(__file__).resolve().parent / "auth"
+SECRET = "alice-secret-7f3a"  # only ever in alice's data: a response holding it to anyone else leaks
+
+
+def auth_config(path: Path, **extra) -> Path:
+    config = write_config(path, auth={
+        "path": str(AUTH_DIR / "auth.py") + ":auth",
+        "openapi": {"securitySchemes": {"BearerAuth": {"type": "http", "scheme": "bearer"}},
+                    "security": [{"BearerAuth": []}]},
+    }, **extra)
+    data = json.loads(config.read_text())
+    data["graphs"]["whoami"] = str(AUTH_DIR / "whoami.py") + ":make_graph"
+    config.write_text(json.dumps(data))
+    return config
+
+
+@pytest.fixture(scope="module")
+def auth_server(make_server, tmp_path_factory, backend, output_dir):
+    work = tmp_path_factory.mktemp(f"auth-{backend}")
+    proc = make_server(work, config=auth_config(work / "langgraph.json"))
+    proc.start()
+    yield proc
+    proc.stop()
+    (output_dir / f"server-auth-{backend}.log").write_text(proc.log())
+
+
+def sdk(server, token: str | None):
+    return get_client(url=server.url, headers={"Authorization": f"Bearer {token}"} if token else None)
+
+
+def http_as(server, token: str | None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60)
+
+
+async def test_authentication_statuses_and_public_routes(auth_server):
+    async with http_as(auth_server, None) as anon:
+        missing = await anon.post("/threads", json={})
+        assert missing.status_code == 401 and missing.json() == {"detail": "Invalid or missing token"}
+        assert missing.headers["www-authenticate"] == "Bearer"
+        assert (await anon.get("/inbox/items")).status_code == 401
+        assert (await anon.get("/ok")).status_code == 200
+        assert (await anon.get("/inbox")).status_code == 200
+        spec = (await anon.get("/openapi.json")).json()
+        assert spec["components"]["securitySchemes"]["BearerAuth"] == {"type": "http", "scheme": "bearer"}
+        assert spec["security"] == [{"BearerAuth": []}]
+    async with http_as(auth_server, "nope") as bad:
+        assert (await bad.post("/threads/search", json={})).status_code == 401
+    async with http_as(auth_server, "boom") as broken:  # the handler raised something else
+        r = await broken.post("/threads/search", json={})
+        assert r.status_code == 401 and r.json()["detail"] == "Unauthorized"
+    assert "auth is on: custom auth from" in auth_server.log()
+
+
+async def test_owner_stamped_and_filters_hide_other_users_threads(auth_server):
+    alice, bob, dave = sdk(auth_server, "token-alice"), sdk(auth_server, "token-bob"), sdk(auth_server, "token-dave")
+    tag = str(uuid.uuid4())
+    mine = await alice.threads.create(metadata={"tag": tag, "secret": SECRET})
+    shared = await alice.threads.create(metadata={"tag": tag, "invite": ["dave"]})
+    assert mine["metadata"]["owner"] == "alice" and mine["metadata"]["participants"] == ["alice"]
+    assert shared["metadata"]["participants"] == ["alice", "dave"]
+
+    assert {t["thread_id"] for t in await alice.threads.search(metadata={"tag": tag})} == {
+        mine["thread_id"], shared["thread_id"]}
+    assert await bob.threads.search(metadata={"tag": tag}) == []
+    assert await bob.threads.count(metadata={"tag": tag}) == 0
+    # A search naming another owner cannot widen the filter.
+    assert await bob.threads.search(metadata={"owner": "alice"}) == []
+    # $contains: dave reads and lists the thread he was invited to, but may not change it.
+    assert [t["thread_id"] for t in await dave.threads.search(metadata={"tag": tag})] == [shared["thread_id"]]
+    assert (await dave.threads.get(shared["thread_id"]))["thread_id"] == shared["thread_id"]
+    with pytest.raises(NotFoundError):
+        await dave.threads.update(shared["thread_id"], metadata={"owner": "dave"})
+    with pytest.raises(NotFoundError):
+        await bob.threads.get(mine["thread_id"])
+    # Creating over another user's id neither reveals nor returns it.
+    async with http_as(auth_server, "token-bob") as b:
+        r = await b.post("/threads", json={"thread_id": mine["thread_id"], "if_exists": "do_nothing"})
+        assert r.status_code == 409 and SECRET not in r.text
+
+
+async def test_forbidden_is_403(auth_server):
+    carol = sdk(auth_server, "token-carol")
+    thread = await carol.threads.create()
+    async with http_as(auth_server, "token-carol") as c:
+        r = await c.delete(f"/threads/{thread['thread_id']}")
+        assert r.status_code == 403 and "delete" in r.json()["detail"]
+        # No handler allows crons-like unknown resources; the global handler denies a patch
+        # of an assistant the user does not own as 404 (filtered), not as success.
+        r = await c.patch("/assistants/agent", json={"metadata": {"x": 1}})
+        assert r.status_code == 404
+    assert (await carol.threads.get(thread["thread_id"]))["thread_id"] == thread["thread_id"]
+
+
+async def test_user_reaches_graph_and_factory(auth_server):
+    alice = sdk(auth_server, "token-alice")
+    thread = await alice.threads.create()
+    out = await alice.runs.wait(thread["thread_id"], "whoami", input={},
+                                config={"configurable": {"langgraph_auth_user_id": "mallory"}})
+    assert out == {"built_for": "alice", "run_by": "alice", "display_name": "Alice",
+                   "permissions": ["threads:delete"]}
+
+
+async def test_reviewer_is_the_authenticated_identity(auth_server):
+    alice = sdk(auth_server, "token-alice")
+    thread = await alice.threads.create()
+    tid = thread["thread_id"]
+    await alice.runs.wait(tid, "agent", input={"some_text": "draft"})
+    await alice.runs.wait(tid, "agent", command=Command(resume="final"), metadata={"reviewer": "the-ceo"})
+    decisions = await alice.http.get(f"/threads/{tid}/decisions")
+    assert [(d["reviewer"], d["value"]) for d in decisions] == [("alice", "final")]
+    runs = await alice.runs.list(tid)
+    resume = next(r for r in runs if r["metadata"].get("reviewer_note"))
+    assert resume["metadata"]["reviewer_note"] == "the-ceo" and resume["metadata"].get("reviewer") is None
+    async with http_as(auth_server, "token-bob") as b:
+        assert (await b.get(f"/threads/{tid}/decisions")).status_code == 404
+
+
+async def test_store_is_scoped_per_user(auth_server):
+    alice, bob = sdk(auth_server, "token-alice"), sdk(auth_server, "token-bob")
+    await alice.store.put_item(["notes"], "k", {"secret": SECRET})
+    assert (await alice.store.get_item(["notes"], "k"))["value"] == {"secret": SECRET}
+    assert (await alice.store.get_item(["notes"], "k"))["namespace"] == ["alice", "notes"]
+    for namespace in (["notes"], ["alice", "notes"]):
+        try:
+            item = await bob.store.get_item(namespace, "k")
+        except NotFoundError:
+            item = None
+        assert item is None
+    found = await bob.store.search_items([])
+    assert all(i["namespace"][0] == "bob" for i in found["items"])
+    namespaces = (await bob.store.list_namespaces())["namespaces"]
+    assert all(ns[0] == "bob" for ns in namespaces)
+
+
+async def _alice_world(server) -> dict:
+    """Alice's resources of every family: a paused thread with runs and a decision, a
+    finished thread, an assistant, a store item."""
+    alice = sdk(server, "token-alice")
+    paused = await alice.threads.create(metadata={"secret": SECRET})
+    await alice.runs.wait(paused["thread_id"], "agent", input={"some_text": SECRET})
+    done = await alice.threads.create(metadata={"secret": SECRET})
+    await alice.runs.wait(done["thread_id"], "agent", input={"some_text": SECRET})
+    await alice.runs.wait(done["thread_id"], "agent", command=Command(resume=SECRET))
+    runs = await alice.runs.list(done["thread_id"])
+    assistant = await alice.assistants.create("agent", metadata={"secret": SECRET}, name=SECRET)
+    await alice.store.put_item(["sweep"], "item", {"secret": SECRET})
+    state = await alice.threads.get_state(done["thread_id"])
+    return {"paused": paused["thread_id"], "done": done["thread_id"], "run": runs[0]["run_id"],
+            "assistant": assistant["assistant_id"], "checkpoint": state["checkpoint"]["checkpoint_id"]}
+
+
+def _requests(w: dict) -> list[tuple[str, str, dict | None, dict | None]]:
+    """Every endpoint family aimed at alice's resources: (method, path, json, params)."""
+    t, d, r, a = w["paused"], w["done"], w["run"], w["assistant"]
+    return [
+        ("GET", f"/threads/{t}", None, None), ("GET", f"/threads/{d}", None, None),
+        ("PATCH", f"/threads/{d}", {"metadata": {"owner": "bob"}}, None),
+        ("DELETE", f"/threads/{d}", None, None),
+        ("POST", f"/threads/{d}/copy", {}, None),
+        ("GET", f"/threads/{d}/state", None, None),
+        ("GET", f"/threads/{d}/state/{w['checkpoint']}", None, None),
+        ("POST", f"/threads/{d}/state/checkpoint", {"checkpoint": {"checkpoint_id": w["checkpoint"]}}, None),
+        ("POST", f"/threads/{t}/state", {"values": {"some_text": "x"}}, None),
+        ("POST", f"/threads/{d}/history", {"limit": 5}, None), ("GET", f"/threads/{d}/history", None, None),
+        ("GET", f"/threads/{d}/decisions", None, None),
+        ("GET", f"/threads/{d}/runs", None, None),
+        ("GET", f"/threads/{d}/runs/{r}", None, None),
+        ("GET", f"/threads/{d}/runs/{r}/join", None, None),
+        ("GET", f"/threads/{d}/runs/{r}/stream", None, None),
+        ("POST", f"/threads/{d}/runs/{r}/cancel", None, None),
+        ("DELETE", f"/threads/{d}/runs/{r}", None, None),
+        ("POST", f"/threads/{t}/runs", {"assistant_id": "agent", "command": {"resume": "bob"}}, None),
+        ("POST", f"/threads/{t}/runs/wait", {"assistant_id": "agent", "command": {"resume": "bob"}}, None),
+        ("POST", f"/threads/{t}/runs/stream", {"assistant_id": "agent", "input": {"some_text": "x"}}, None),
+        ("POST", f"/threads/{t}/runs", {"assistant_id": "agent", "input": {}, "if_not_exists": "create"}, None),
+        ("POST", "/threads/search", {"metadata": {"secret": SECRET}}, None),
+        ("POST", "/threads/search", {"metadata": {"owner": "alice"}, "limit": 100}, None),
+        ("POST", "/threads/search", {"ids": [t, d]}, None),
+        ("POST", "/threads/search", {"values": {"some_text": SECRET}}, None),
+        ("POST", "/threads/count", {"metadata": {"secret": SECRET}}, None),
+        ("POST", "/threads", {"thread_id": d, "if_exists": "do_nothing"}, None),
+        ("GET", "/inbox/items", None, {"metadata": json.dumps({"secret": SECRET})}),
+        ("GET", "/inbox/items", None, None),
+        ("PATCH", f"/assistants/{a}", {"metadata": {"x": 1}}, None),
+        ("DELETE", f"/assistants/{a}", None, None),
+        ("GET", "/store/items", None, {"namespace": "sweep", "key": "item"}),
+        ("GET", "/store/items", None, {"namespace": "alice.sweep", "key": "item"}),
+        ("POST", "/store/items/search", {"namespace_prefix": ["alice"]}, None),
+        ("POST", "/store/items/search", {"namespace_prefix": []}, None),
+        ("POST", "/store/namespaces", {}, None),
+        ("DELETE", "/store/items", {"namespace": ["alice", "sweep"], "key": "item"}, None),
+    ]
+
+
+#: Per request, what bob may get back: a refusal, or an answer holding nothing of alice's.
+_ALLOWED = {200, 202, 204, 403, 404, 409}
+
+
+async def test_randomized_cross_user_sweep_finds_no_leak(auth_server):
+    world = await _alice_world(auth_server)
+    requests = _requests(world)
+    rng = random.Random(20261123)
+    plan = [rng.choice(requests) for _ in range(520)]
+    counts: dict[int, int] = {}
+    async with http_as(auth_server, "token-bob") as bob:
+        for method, path, body, params in plan:
+            r = await bob.request(method, path, json=body, params=params)
+            counts[r.status_code] = counts.get(r.status_code, 0) + 1
+            assert r.status_code in _ALLOWED, (method, path, r.status_code, r.text)
+            assert SECRET not in r.text, (method, path, r.text)
+            if r.status_code < 300 and r.text.strip() and method == "GET" and path.startswith("/threads/"):
+                pytest.fail(f"bob read alice's {path}: {r.text[:200]}")
+    print("sweep status counts", counts)
+    assert counts.get(404, 0) > 200  # most of the sweep hit alice's records and found nothing
+    # Nothing of alice's changed under the sweep.
+    alice = sdk(auth_server, "token-alice")
+    assert (await alice.threads.get(world["done"]))["metadata"]["owner"] == "alice"
+    assert (await alice.threads.get(world["paused"]))["status"] == "interrupted"
+    assert len(await alice.runs.list(world["done"])) >= 2
+    assert (await alice.assistants.get(world["assistant"]))["metadata"] == {"secret": SECRET, "owner": "alice"}
+    assert (await alice.store.get_item(["sweep"], "item"))["value"] == {"secret": SECRET}
+    decisions = await alice.http.get(f"/threads/{world['done']}/decisions")
+    assert [d["reviewer"] for d in decisions] == ["alice"]
+
+
+async def test_cross_origin_browser_with_a_token(auth_server, page_origin_fixture):
+    """The browser page from another origin calls the authenticated API with `fetch` and the
+    JS SDK, sending a bearer token (preflighted Authorization header)."""
+    from test_cors import run_cross_origin_page
+
+    browser, page_origin = page_origin_fixture
+    out, _ = await run_cross_origin_page(browser, page_origin, auth_server.url, token="token-alice")
+    assert "error" not in out, out["error"]
+    assert out["sdk_values"] == {"some_text": "edited by sdk"}
+    assert out["sdk_thread"] in out["sdk_search"]
+    alice = sdk(auth_server, "token-alice")
+    assert (await alice.threads.get(out["sdk_thread"]))["metadata"]["owner"] == "alice"
+    with pytest.raises(NotFoundError):
+        await sdk(auth_server, "token-bob").threads.get(out["sdk_thread"])
+
+
+@pytest.fixture(scope="module")
+def page_origin_fixture(browser, page_origin):
+    return browser, page_origin
+
+
+from test_cors import browser, page_origin  # noqa: E402,F401  (fixtures shared with the CORS tests)
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"path": "./missing.py:auth"}, "does not exist"),
+    ({"path": str(AUTH_DIR / "auth.py") + ":nope"}, "failed to load"),
+    ({"path": str(AUTH_DIR / "auth.py") + ":auth", "cache": {"ttl_seconds": 5}}, "auth.cache is not supported"),
+])
+def test_bad_auth_config_fails_at_start_up(tmp_path, section, message):
+    config = write_config(tmp_path / "langgraph.json", auth=section)
+    done = subprocess.run(
+        [sys.executable, "-m", "waypoint", "serve", "--config", str(config), "--port", str(free_port()),
+         "--database-uri", f"sqlite:///{tmp_path / 'db.sqlite'}"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_without_auth_the_log_says_auth_is_off(server):
+    assert "auth is off" in server.log()
+    assert httpx.post(f"{server.url}/threads", json={}).status_code == 200
