@@ -13,13 +13,19 @@ from waypoint.config import DEFAULT_PORT, Settings
 def build_app(settings: Settings):
     """The ASGI app for `settings`. Raises `GraphConfigError`/`ValueError` on bad config."""
     from waypoint.api.app import create_app
+    from waypoint.api.auth import install_auth
     from waypoint.api.http_config import apply_http_config
+    from waypoint.service.auth import load_auth
+    from waypoint.service.webhook_policy import WebhookPolicy
     from waypoint.graphs import GraphRegistry
     from waypoint.service import Services
     from waypoint.storage import open_storage
     from waypoint.streams import InProcessBroker
 
     registry = GraphRegistry.from_config(settings.config_path)
+    raw = json.loads(settings.config_path.read_text())
+    webhook_policy = WebhookPolicy.from_config(raw.get("webhooks"))
+    webhook_policy.enabled = not (raw.get("http") or {}).get("disable_webhooks")
     storage = open_storage(settings.resolved_database_uri())
     if settings.redis_uri:
         if not settings.resolved_database_uri().startswith(("postgresql://", "postgres://")):
@@ -31,10 +37,11 @@ def build_app(settings: Settings):
         broker = InProcessBroker()
     services = Services.build(
         storage, broker, registry, workers=settings.workers, run_timeout=settings.run_timeout,
-        lease_seconds=settings.lease_seconds,
+        lease_seconds=settings.lease_seconds, webhook_policy=webhook_policy,
     )
     app = create_app(services)
-    apply_http_config(app, json.loads(settings.config_path.read_text()).get("http"))
+    install_auth(app, load_auth(raw.get("auth"), settings.config_path.resolve().parent))
+    apply_http_config(app, raw.get("http"))  # after auth: CORS wraps auth's refusals too
     return app
 
 

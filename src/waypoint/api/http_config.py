@@ -3,8 +3,8 @@
 Keys follow the official `HttpConfig` (langgraph-cli `schemas.py`):
 `cors` (`allow_origins`, `allow_origin_regex`, `allow_methods`, `allow_headers`,
 `allow_credentials`, `expose_headers`, `max_age`) is applied with Starlette's
-`CORSMiddleware`; `disable_assistants|threads|runs|store|meta|webhooks` remove a route
-group (or webhook delivery); `disable_mcp|a2a|ui` name groups Waypoint does not serve,
+`CORSMiddleware`; `disable_assistants|threads|runs|store|meta` remove a route group
+(`disable_webhooks` stops webhook delivery: see `cli.build_app`); `disable_mcp|a2a|ui` name groups Waypoint does not serve,
 so they are accepted either way; `mount_prefix` serves every route under a prefix.
 `app`, `configurable_headers`, `logging_headers`, `middleware_order` and
 `enable_custom_route_auth` are not honoured: a config that sets them fails at start-up
@@ -176,4 +176,3 @@ def apply_http_config(app: FastAPI, http: dict[str, Any] | None) -> None:
     app.add_middleware(CORSMiddleware, **cors_options(http.get("cors")))
     if http.get("mount_prefix"):
         app.add_middleware(MountPrefix, prefix=http["mount_prefix"])
-    app.state.disable_webhooks = bool(http.get("disable_webhooks"))

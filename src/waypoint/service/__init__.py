@@ -14,6 +14,7 @@ from waypoint.service.executor import RunExecutor
 from waypoint.service.runs import RunService
 from waypoint.service.store import StoreService
 from waypoint.service.threads import ThreadService
+from waypoint.service.webhook_policy import WebhookPolicy
 from waypoint.service.webhooks import WebhookSender
 from waypoint.service.worker import WorkerPool
 from waypoint.storage import Storage
@@ -44,11 +45,14 @@ class Services:
         workers: int = 10,
         run_timeout: float | None = None,
         lease_seconds: float = 30.0,
+        webhook_policy: WebhookPolicy | None = None,
     ) -> Services:
         assistants = AssistantService(storage, registry)
         threads = ThreadService(storage, registry, broker)
         runs = RunService(storage, broker, registry, assistants, threads)
-        executor = RunExecutor(storage, broker, registry, threads, WebhookSender(), run_timeout=run_timeout)
+        webhooks = WebhookSender(policy=webhook_policy)
+        runs.webhook_policy = webhooks.policy
+        executor = RunExecutor(storage, broker, registry, threads, webhooks, run_timeout=run_timeout)
         deadlines = DeadlineSweeper(storage, runs, threads, executor.webhooks)
         pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds)
         return cls(storage, broker, registry, assistants, threads, runs, StoreService(storage), pool, deadlines)

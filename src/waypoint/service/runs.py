@@ -22,6 +22,7 @@ from waypoint.service.executor import RUN_TIMEOUT_KEY
 from waypoint.service.records import public_run
 from waypoint.service.state import pending_interrupts
 from waypoint.service.threads import ThreadService, thread_config
+from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
 from waypoint.service.waiting import run_has_ended, wait_run_ended
 from waypoint.storage import InterruptAnswered, Storage, ThreadBusy
 from waypoint.storage.base import ACTIVE_RUN_STATUSES
@@ -31,6 +32,9 @@ from waypoint.streams import Broker, CancelAction, StreamEvent
 
 class RunService:
     """Creates runs and lets clients follow and stop them."""
+
+    #: Where webhooks may go (`Services.build` sets the deployment's).
+    webhook_policy: WebhookPolicy = WebhookPolicy()
 
     def __init__(
         self,
@@ -60,6 +64,11 @@ class RunService:
         (see `decisions.py`) with `decision_action`.
         """
         _validate_run_fields(body)
+        if body.get("webhook") is not None:
+            try:
+                self.webhook_policy.check_url(body["webhook"])
+            except WebhookRefused as exc:
+                raise Invalid("webhook", str(exc)) from None
         assistant = await self.assistants.resolve(body["assistant_id"])
         graph_id = assistant["graph_id"]
         temporary = False
