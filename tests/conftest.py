@@ -32,6 +32,17 @@ def write_config(path: Path, **sections) -> Path:
     return path
 
 
+def start_up_error(config: Path) -> str:
+    """Start `waypoint serve` on `config`, expecting it to refuse (exit 2); its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "waypoint", "serve", "--config", str(config), "--port", str(free_port()),
+         "--database-uri", f"sqlite:///{config.parent / 'refused.sqlite'}"],
+        capture_output=True, text=True, timeout=60, cwd=config.parent,
+    )
+    assert done.returncode == 2, f"exit {done.returncode}:\n{done.stderr}"
+    return done.stderr
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

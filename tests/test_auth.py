@@ -6,17 +6,14 @@ The policy under test is `tests/auth/auth.py`."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, write_config
+from conftest import start_up_error, write_config
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError
 from langgraph_sdk.schema import Command
@@ -278,12 +275,8 @@ from test_cors import browser, page_origin  # noqa: E402,F401  (fixtures shared 
 ])
 def test_bad_auth_config_fails_at_start_up(tmp_path, section, message):
     config = write_config(tmp_path / "langgraph.json", auth=section)
-    done = subprocess.run(
-        [sys.executable, "-m", "waypoint", "serve", "--config", str(config), "--port", str(free_port()),
-         "--database-uri", f"sqlite:///{tmp_path / 'db.sqlite'}"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )
-    assert done.returncode == 2 and message in done.stderr, done.stderr
+    stderr = start_up_error(config)
+    assert message in stderr, stderr
 
 
 def test_without_auth_the_log_says_auth_is_off(server):

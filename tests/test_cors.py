@@ -8,13 +8,12 @@ import http.server
 import json
 import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, ServerProcess, free_port, write_config
+from conftest import ROOT, ServerProcess, free_port, start_up_error, write_config
 from langgraph_sdk import get_client
 
 JS_DIR = ROOT / "tests" / "js"
@@ -104,12 +103,8 @@ async def test_configured_cors_prefix_and_disabled_group(configured):
 ])
 def test_unhonoured_http_keys_fail_at_start_up(tmp_path, http_section, message):
     config = write_config(tmp_path / "langgraph.json", http=http_section)
-    done = subprocess.run(
-        [sys.executable, "-m", "waypoint", "serve", "--config", str(config), "--port", str(free_port()),
-         "--database-uri", f"sqlite:///{tmp_path / 'db.sqlite'}"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )
-    assert done.returncode == 2 and message in done.stderr, done.stderr
+    stderr = start_up_error(config)
+    assert message in stderr, stderr
 
 
 # -- a real browser on another origin ---------------------------------------------------

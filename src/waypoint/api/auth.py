@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waypoint import serde
-from waypoint.service.auth import NOTHING, AuthError, AuthPolicy, AuthUser, current_user, matches, merge
+from waypoint.service.auth import NOTHING, AuthError, AuthPolicy, current_user, matches, merge
 from waypoint.storage import NotFound
 
 log = logging.getLogger(__name__)
