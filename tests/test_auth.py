@@ -89,6 +89,7 @@ async def test_owner_stamped_and_filters_hide_other_users_threads(auth_server):
     # $contains: dave reads and lists the thread he was invited to, but may not change it.
     assert [t["thread_id"] for t in await dave.threads.search(metadata={"tag": tag})] == [shared["thread_id"]]
     assert (await dave.threads.get(shared["thread_id"]))["thread_id"] == shared["thread_id"]
+    assert await dave.threads.get_history(shared["thread_id"]) == []  # a POST that reads
     with pytest.raises(NotFoundError):
         await dave.threads.update(shared["thread_id"], metadata={"owner": "dave"})
     with pytest.raises(NotFoundError):

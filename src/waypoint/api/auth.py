@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waypoint import serde
@@ -59,6 +59,9 @@ ROUTES = [
     _route("POST", "/runs/wait", "threads", "create_run", "run"),
     _route("GET", "/threads/{thread_id}/runs", "threads", "search", "thread"),
     _route("POST", "/threads/{thread_id}/runs/{run_id}/cancel", "threads", "update", "thread"),
+    _route("POST", "/threads/{thread_id}/copy", "threads", "read", "thread"),
+    _route("POST", "/threads/{thread_id}/history", "threads", "read", "thread"),
+    _route("POST", "/threads/{thread_id}/state/checkpoint", "threads", "read", "thread"),
     _route("PATCH", "/threads/{thread_id}", "threads", "update", "thread"),
     _route("POST", "/threads/{thread_id}/state", "threads", "update", "thread"),
     _route("POST", "/assistants", "assistants", "create", "create"),
@@ -136,7 +139,7 @@ class AuthGate:
             current_user.reset(token)
 
     async def _authorize(self, scope: Scope, path: str, raw: bytes) -> tuple[Scope, bytes]:
-        request = Request(scope)
+        request = Request(scope) if scope["type"] == "http" else HTTPConnection(scope)
         query = dict(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))
         try:
             body = json.loads(raw) if raw else None

@@ -199,7 +199,10 @@ class AuthPolicy:
         if result is False:
             raise AuthError(403, f"Forbidden: not allowed to {action} {resource}")
         if isinstance(result, dict):
-            return containment(result)
+            try:
+                return containment(result)
+            except ValueError as exc:
+                raise AuthError(500, f"auth handler for {resource}.{action}: {exc}") from None
         raise AuthError(500, f"auth handler for {resource}.{action} returned {type(result).__name__}")
 
 
