@@ -64,6 +64,9 @@ async def test_authentication_statuses_and_public_routes(auth_server):
         spec = (await anon.get("/openapi.json")).json()
         assert spec["components"]["securitySchemes"]["BearerAuth"] == {"type": "http", "scheme": "bearer"}
         assert spec["security"] == [{"BearerAuth": []}]
+    async with http_as(auth_server, "token-bob") as bob:  # ids that are not UUIDs: the route's 422
+        assert (await bob.get("/threads/not-a-uuid")).status_code == 422
+        assert (await bob.post("/threads/not-a-uuid/runs", json={"assistant_id": "agent"})).status_code == 422
     async with http_as(auth_server, "nope") as bad:
         assert (await bad.post("/threads/search", json={})).status_code == 401
     async with http_as(auth_server, "boom") as broken:  # the handler raised something else

@@ -284,10 +284,12 @@ class AuthGate:
     async def _visible_thread(self, scope, thread_id: str, wanted: dict | None, missing_ok: bool = False):
         """The thread if it exists and satisfies `wanted`; raise a 404 refusal when it is
         filtered out; None when it does not exist (the route answers that)."""
+        if not isinstance(_uuid(thread_id), uuid.UUID):
+            return None  # the route answers 422
         services = scope["app"].state.services
         try:
             thread = await services.storage.get_thread(str(thread_id))
-        except (NotFound, ValueError):
+        except NotFound:
             return None
         if wanted and not matches(thread.get("metadata") or {}, wanted):
             raise _Refusal(404, f"Thread {thread_id} not found")
