@@ -11,6 +11,16 @@ def now_iso(delay_seconds: float = 0.0) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
+def to_iso(moment: datetime | str) -> str:
+    """`moment` in the API's timestamp form; a naive time (SQLite's `CURRENT_TIMESTAMP`) is
+    UTC. Raises `ValueError` for text that is not an ISO-8601 time."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
 def seconds_until(iso: str) -> float:
     """Seconds from now until the ISO time `iso` (negative when it has passed)."""
     return (datetime.fromisoformat(iso) - datetime.now(timezone.utc)).total_seconds()

@@ -2,8 +2,12 @@
 
 The file's `graphs` maps a graph id to `"./path/to/file.py:attr"` (or `"package.module:attr"`).
 `attr` may be a compiled graph (`Pregel`), an uncompiled `StateGraph`, or a factory
-callable - sync or async, taking no argument or the run's `RunnableConfig` - returning
-either. `dependencies` are added to `sys.path`; `env` (a dict, or the path of a `.env`
+callable - sync or async, or an (async) context manager - taking nothing, the
+`RunnableConfig`, a `langgraph_sdk.runtime.ServerRuntime`, or both `(config, runtime)`, and
+returning either. The factory is called for every use of the graph with the assistant's
+config and the `access_context` of that use (`threads.create_run`, `threads.read`,
+`threads.update`, `assistants.read`), as the official server does (docs: "Rebuild graph at
+runtime"). `dependencies` are added to `sys.path`; `env` (a dict, or the path of a `.env`
 file) is loaded into the process environment before any graph module is imported.
 """
 
@@ -19,7 +23,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid5
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -30,6 +34,10 @@ from langgraph.store.base import BaseStore
 #: Namespace of system assistant ids: `uuid5(NAMESPACE_GRAPH, graph_id)`, as the official
 #: server derives them (langgraph_api.graph.NAMESPACE_GRAPH).
 NAMESPACE_GRAPH = UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
+#: Why a graph is being built (`langgraph_sdk.runtime.AccessContext`).
+AccessContext = Literal["threads.create_run", "threads.update", "threads.read", "assistants.read"]
 
 
 class GraphConfigError(Exception):
@@ -95,6 +103,43 @@ def _import_target(graph_id: str, source: str, base: Path) -> Any:
         raise GraphConfigError(f"graph {graph_id!r}: {location} has no attribute {attr!r}") from None
 
 
+def _wants_runtime(param: inspect.Parameter) -> bool:
+    """Whether a factory parameter asks for the `ServerRuntime` (by annotation or by name)
+    rather than the `RunnableConfig`."""
+    annotation = param.annotation
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", repr(annotation))
+    if "Runtime" in str(text):
+        return True
+    if "Config" in str(text):
+        return False
+    return param.name == "runtime"
+
+
+def factory_arguments(factory: Any, config: dict, runtime: Any) -> list[Any]:
+    """The positional arguments for `factory`: for each of its (up to two) leading
+    parameters, `runtime` where it asks for a `ServerRuntime`, else `config`."""
+    try:
+        params = [
+            p for p in inspect.signature(factory).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+    except (TypeError, ValueError):  # a builtin or C callable: the classic one-argument form
+        return [config]
+    return [runtime if _wants_runtime(p) else config for p in params[:2]]
+
+
+def server_runtime(
+    access_context: AccessContext, store: BaseStore | None, user: Any = None, context: Any = None
+) -> Any:
+    """The `langgraph_sdk.runtime.ServerRuntime` handed to a graph factory: the execution
+    variant (with `context`) for `threads.create_run`, the read variant otherwise."""
+    from langgraph_sdk.runtime import _ExecutionRuntime, _ReadRuntime
+
+    if access_context == "threads.create_run":
+        return _ExecutionRuntime(access_context=access_context, user=user, store=store, context=context)
+    return _ReadRuntime(access_context=access_context, user=user, store=store)
+
+
 class GraphRegistry:
     """The graphs of one `langgraph.json`, ready to run with Waypoint's checkpointer and store."""
 
@@ -138,6 +183,11 @@ class GraphRegistry:
     def graph_ids(self) -> list[str]:
         return list(self.specs)
 
+    def is_factory(self, graph_id: str) -> bool:
+        """Whether `graph_id` is built per use by a factory (so its config matters)."""
+        target = self.specs[graph_id].target
+        return not isinstance(target, (Pregel, StateGraph)) and callable(target)
+
     @contextlib.asynccontextmanager
     async def graph(
         self,
@@ -146,17 +196,22 @@ class GraphRegistry:
         *,
         checkpointer: BaseCheckpointSaver | None = None,
         store: BaseStore | None = None,
+        access_context: AccessContext = "threads.create_run",
+        user: Any = None,
+        context: Any = None,
     ) -> AsyncIterator[Pregel]:
         """Yield the compiled graph `graph_id` bound to `checkpointer` and `store`.
 
-        Factories are called with `config` each time. The graph's own compile-time
-        `interrupt_before`/`interrupt_after` are kept. Raises `KeyError` for an unknown id.
+        Factories are called each time with `config` and/or a `ServerRuntime` built from
+        `access_context`, `store`, `user` and (for `threads.create_run`) `context`. The
+        graph's own compile-time `interrupt_before`/`interrupt_after` are kept. Raises
+        `KeyError` for an unknown id.
         """
         target = self.specs[graph_id].target
         async with contextlib.AsyncExitStack() as stack:
-            if not isinstance(target, (Pregel, StateGraph)) and callable(target):
-                params = inspect.signature(target).parameters
-                value = target(config or {}) if params else target()
+            if self.is_factory(graph_id):
+                runtime = server_runtime(access_context, store, user, context)
+                value = target(*factory_arguments(target, config or {}, runtime))
                 if inspect.isawaitable(value):
                     value = await value
                 if hasattr(value, "__aenter__"):

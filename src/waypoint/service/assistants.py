@@ -145,10 +145,18 @@ class AssistantService:
             graph_id=body.get("graph_id"), name=body.get("name"), metadata=body.get("metadata")
         )
 
+    def _graph(self, assistant: dict[str, Any]):
+        """The assistant's graph for introspection (`assistants.read`), a factory built with
+        the assistant's config."""
+        return self.registry.graph(
+            assistant["graph_id"], assistant.get("config") or {},
+            store=self.storage.store, access_context="assistants.read",
+        )
+
     async def get_graph(self, assistant_id: str, xray: bool | int = False) -> dict[str, Any]:
         """The drawable graph as `{"nodes": [...], "edges": [...]}` (LangGraph's `Graph.to_json`)."""
         assistant = await self.resolve(assistant_id)
-        async with self.registry.graph(assistant["graph_id"], {"configurable": assistant["config"].get("configurable", {})}) as graph:
+        async with self._graph(assistant) as graph:
             drawable = await graph.aget_graph(xray=xray)
             return serde.to_jsonable(drawable.to_json())
 
@@ -156,7 +164,7 @@ class AssistantService:
         """`{"graph_id", "input_schema", "output_schema", "state_schema", "config_schema",
         "context_schema"}` as JSON Schemas (None where LangGraph cannot derive one)."""
         assistant = await self.resolve(assistant_id)
-        async with self.registry.graph(assistant["graph_id"], {}) as graph:
+        async with self._graph(assistant) as graph:
             return {"graph_id": assistant["graph_id"], **_graph_schemas(graph)}
 
     async def get_subgraphs(
@@ -165,7 +173,7 @@ class AssistantService:
         """Schemas of the graph's subgraphs keyed by namespace."""
         assistant = await self.resolve(assistant_id)
         out: dict[str, Any] = {}
-        async with self.registry.graph(assistant["graph_id"], {}) as graph:
+        async with self._graph(assistant) as graph:
             async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse):
                 out[ns] = {"graph_id": assistant["graph_id"], **_graph_schemas(sub)}
         return out

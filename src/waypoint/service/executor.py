@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from typing import Any
 
 from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
 from langgraph.types import Command, Send
+from pydantic import BaseModel
 
 from waypoint import serde
 from waypoint.clock import now_iso
@@ -105,6 +107,28 @@ def build_config(assistant: dict, run: dict) -> dict[str, Any]:
     config["metadata"] = {**(config.get("metadata") or {}), **(run.get("metadata") or {}), **ids}
     config["run_id"] = run["run_id"]  # the root run id, also used to find root events
     return config
+
+
+def run_context(assistant: dict, run: dict) -> dict[str, Any]:
+    """The run's `context`: the assistant's overlaid by the run's (`{}` when neither has one)."""
+    return {**(assistant.get("context") or {}), **(run["kwargs"].get("context") or {})}
+
+
+def context_for_graph(graph: Any, context: dict[str, Any]) -> dict[str, Any] | None:
+    """What to pass as `context=`: the given context, or - when it is empty - `{}` if the
+    graph's `context_schema` can be built from nothing, so LangGraph gives nodes the
+    schema's defaults (as the official server does) instead of `runtime.context = None`."""
+    if context:
+        return context
+    schema = getattr(graph, "context_schema", None)
+    if schema is None:
+        return None
+    if dataclasses.is_dataclass(schema) or (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        try:
+            schema()  # LangGraph builds `schema(**context)`
+        except Exception:  # required fields without defaults: nothing sensible to build
+            return None
+    return {}
 
 
 def _graph_input(kwargs: dict) -> Any:
@@ -205,6 +229,7 @@ class RunExecutor:
         async with self.registry.graph(
             assistant["graph_id"], config,
             checkpointer=self.storage.checkpointer, store=self.storage.store,
+            access_context="threads.create_run", context=run_context(assistant, run),
         ) as graph:
             error: dict | None = None
             status = "success"
@@ -298,7 +323,7 @@ class RunExecutor:
         modes = {"messages" if m in ("messages", "messages-tuple") else m for m in requested}
         modes.discard("events")
         modes |= {"values", "updates"}  # updates carry interrupts; values feed the result
-        context = {**(assistant.get("context") or {}), **(kwargs.get("context") or {})} or None
+        context = context_for_graph(graph, run_context(assistant, run))
         options: dict[str, Any] = {
             "stream_mode": sorted(modes),
             "subgraphs": subgraphs,

@@ -21,7 +21,7 @@ from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.executor import RUN_TIMEOUT_KEY
 from waypoint.service.records import public_run
 from waypoint.service.state import pending_interrupts
-from waypoint.service.threads import ThreadService, thread_config
+from waypoint.service.threads import ThreadService, overlay_config, thread_config
 from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
 from waypoint.service.waiting import run_has_ended, wait_run_ended
 from waypoint.storage import InterruptAnswered, Storage, ThreadBusy
@@ -58,7 +58,7 @@ class RunService:
 
         `thread_id=None` makes a stateless run on a temporary thread (deleted when it ends
         unless `on_completion="keep"`). Raises `NotFound` (assistant, thread), `Invalid`
-        (unknown breakpoint node), `BadRequest` (a resume with nothing to resume),
+        (a field's value), `BadRequest` (a resume with nothing to resume),
         `Conflict` (`multitask_strategy="reject"` on a busy thread, or a resume of an
         interrupt another decision already answered). A resume records its decisions
         (see `decisions.py`) with `decision_action`.
@@ -90,7 +90,7 @@ class RunService:
                         f"Thread {thread_id} not found; pass if_not_exists='create' to create it"
                     ) from None
                 thread = await self.storage.create_thread(thread_id, metadata={}, if_exists="do_nothing")
-            pending = await self._check_run_against_graph(thread, graph_id, body)
+            pending = await self._check_run_against_graph(thread, assistant, body)
         checkpoint = dict(body.get("checkpoint") or {})
         if body.get("checkpoint_id"):
             checkpoint["checkpoint_id"] = body["checkpoint_id"]
@@ -139,29 +139,21 @@ class RunService:
         self.broker.notify_runs_available()
         return public_run(run)
 
-    async def _check_run_against_graph(self, thread: dict, graph_id: str, body: dict) -> list[dict]:
-        """Reject breakpoints on unknown nodes and resumes of a thread with nothing paused.
-        Returns the interrupts pending on the thread when the run resumes, else []."""
+    async def _check_run_against_graph(self, thread: dict, assistant: dict, body: dict) -> list[dict]:
+        """Reject resumes of a thread with nothing paused. Returns the interrupts pending on
+        the thread when the run resumes, else []. Breakpoints naming nodes the graph lacks
+        are accepted, as the official server accepts them (LangGraph never matches them)."""
         command = body.get("command") or {}
-        wants_resume = command.get("resume") is not None
-        breakpoints = [
-            (field, body.get(field)) for field in ("interrupt_before", "interrupt_after")
-            if isinstance(body.get(field), list)
-        ]
-        if not wants_resume and not breakpoints:
+        if command.get("resume") is None:
             return []
+        graph_id = assistant["graph_id"]
         async with self.registry.graph(
-            graph_id, thread_config(thread["thread_id"]),
+            graph_id,
+            overlay_config(thread["thread_id"], assistant.get("config"), body.get("config"))
+            if self.registry.is_factory(graph_id) else thread_config(thread["thread_id"]),
             checkpointer=self.storage.checkpointer, store=self.storage.store,
+            access_context="threads.read",
         ) as graph:
-            for field, nodes in breakpoints:
-                unknown = [n for n in nodes if n not in graph.nodes]
-                if unknown:
-                    raise Invalid(
-                        field, f"graph {graph_id!r} has no node(s) {', '.join(map(repr, unknown))}"
-                    )
-            if not wants_resume:
-                return []
             config = thread_config(thread["thread_id"], body.get("checkpoint") or (
                 {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
             ))

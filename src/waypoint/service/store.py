@@ -6,12 +6,17 @@ from typing import Any
 
 from langgraph.store.base import Item
 
-from waypoint.service.errors import Invalid, NotFound
+from waypoint.clock import to_iso
+from waypoint.service.errors import Invalid
 from waypoint.storage import Storage
 
 
 def _item(item: Item) -> dict[str, Any]:
+    """An `Item` as the API shows it: timestamps ISO-8601 with microseconds and time zone
+    (the SQLite store keeps naive UTC seconds)."""
     out = item.dict()
+    out["created_at"] = to_iso(item.created_at)
+    out["updated_at"] = to_iso(item.updated_at)
     if getattr(item, "score", None) is not None:
         out["score"] = item.score
     return out
@@ -38,12 +43,10 @@ class StoreService:
             kwargs["ttl"] = ttl
         await self.storage.store.aput(_check_namespace(namespace), key, value, **kwargs)
 
-    async def get(self, namespace: list[str], key: str) -> dict[str, Any]:
-        """The item; raises `NotFound`."""
+    async def get(self, namespace: list[str], key: str) -> dict[str, Any] | None:
+        """The item, or None when there is none (the official server answers `200 null`)."""
         item = await self.storage.store.aget(_check_namespace(namespace), key)
-        if item is None:
-            raise NotFound(f"Item {key!r} not found in namespace {namespace}")
-        return _item(item)
+        return None if item is None else _item(item)
 
     async def delete(self, namespace: list[str], key: str) -> None:
         await self.storage.store.adelete(_check_namespace(namespace), key)

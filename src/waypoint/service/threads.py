@@ -17,7 +17,7 @@ from langgraph.graph import END
 from langgraph.pregel import Pregel
 
 from waypoint import serde
-from waypoint.graphs import GraphRegistry
+from waypoint.graphs import AccessContext, GraphRegistry
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.state import (
     checkpoint_of,
@@ -38,6 +38,20 @@ def thread_config(thread_id: str, checkpoint: dict | None = None) -> dict[str, A
         if checkpoint and checkpoint.get(key) is not None:
             configurable[key] = checkpoint[key]
     return {"configurable": configurable}
+
+
+def overlay_config(thread_id: str, *configs: dict | None) -> dict[str, Any]:
+    """Configs (an assistant's, then a run's) overlaid left to right, `configurable` merged
+    key by key, addressing the thread's latest checkpoint: what a factory graph is built
+    with outside a run."""
+    out: dict[str, Any] = {}
+    configurable: dict[str, Any] = {}
+    for config in configs:
+        out.update(config or {})
+        configurable.update((config or {}).get("configurable") or {})
+    configurable.update(thread_config(thread_id)["configurable"])
+    out["configurable"] = configurable
+    return out
 
 
 class ThreadService:
@@ -109,17 +123,33 @@ class ThreadService:
         return await self.storage.copy_thread(thread_id, str(uuid.uuid4()))
 
     # -- state -------------------------------------------------------------
+    async def graph_config(self, thread: dict[str, Any], graph_id: str) -> dict[str, Any]:
+        """The config a factory graph is rebuilt with to read or update `thread`: the config
+        of the assistant that last ran on it (so the graph has the topology its runs had),
+        addressing the thread. A plain graph needs only the thread."""
+        assistant_id = (thread.get("metadata") or {}).get("assistant_id")
+        if not assistant_id or not self.registry.is_factory(graph_id):
+            return thread_config(thread["thread_id"])
+        try:
+            assistant = await self.storage.get_assistant(assistant_id)
+        except NotFound:  # deleted since: build with the thread alone
+            return thread_config(thread["thread_id"])
+        return overlay_config(thread["thread_id"], assistant.get("config"))
+
     @contextlib.asynccontextmanager
-    async def _graph(self, thread: dict[str, Any]) -> AsyncIterator[Pregel | None]:
+    async def _graph(
+        self, thread: dict[str, Any], access_context: AccessContext = "threads.read"
+    ) -> AsyncIterator[Pregel | None]:
         graph_id = (thread.get("metadata") or {}).get("graph_id")
         if graph_id is None or graph_id not in self.registry:
             yield None
             return
         async with self.registry.graph(
             graph_id,
-            thread_config(thread["thread_id"]),
+            await self.graph_config(thread, graph_id),
             checkpointer=self.storage.checkpointer,
             store=self.storage.store,
+            access_context=access_context,
         ) as graph:
             yield graph
 
@@ -156,7 +186,7 @@ class ThreadService:
         thread = await self.storage.get_thread(thread_id)
         if thread["status"] == "busy":
             raise Conflict(f"Thread {thread_id} is busy: wait for its run to finish before updating state")
-        async with self._graph(thread) as graph:
+        async with self._graph(thread, "threads.update") as graph:
             if graph is None:
                 raise BadRequest(
                     f"Thread {thread_id} has no graph yet: run an assistant on it before updating its state"
@@ -176,7 +206,7 @@ class ThreadService:
         """Drop the thread's paused tasks (its pending interrupts) without running them:
         LangGraph's `update_state(None, as_node=END)`. The thread becomes `idle`."""
         thread = await self.storage.get_thread(thread_id)
-        async with self._graph(thread) as graph:
+        async with self._graph(thread, "threads.update") as graph:
             if graph is None:
                 return
             await graph.aupdate_state(thread_config(thread_id), None, as_node=END)
