@@ -6,9 +6,12 @@ Each test drives the real server through the official Python SDK (`langgraph_sdk
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import uuid
 
-import pytest
+from langgraph_sdk import get_client
 
 
 async def _factory_calls(client, tag: str) -> list[dict]:
@@ -101,3 +104,151 @@ async def test_breakpoints_on_unknown_nodes_are_accepted(client):
 async def test_store_missing_item_is_null(client):
     namespace = ["parity", uuid.uuid4().hex]
     assert await client.store.get_item(namespace, "absent") is None
+
+
+async def _collect_thread_stream(client, thread_id: str, runs_expected: int, **kwargs) -> list:
+    """Parts of `threads.join_stream` until `runs_expected` runs are done (and their
+    `state_update` when that mode is asked for)."""
+    parts = []
+    want_state = "state_update" in (kwargs.get("stream_mode") or [])
+    want_done = not want_state or {"run_modes", "lifecycle"} & set(kwargs.get("stream_mode") or [])
+    async for part in await client.threads.join_stream(thread_id, **kwargs):
+        parts.append(part)
+        done = sum(p.event == "run_done" for p in parts)
+        states = sum(p.event == "state_update" for p in parts)
+        if (not want_done or done >= runs_expected) and (not want_state or states >= runs_expected):
+            return parts
+    return parts
+
+
+async def test_join_thread_stream_follows_every_run(client):
+    """`GET /threads/{id}/stream` (run_modes): the events of each run in turn, each closed by
+    `run_done`, with ids that order the whole thread and resume it with `Last-Event-ID`."""
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    follower = asyncio.create_task(
+        asyncio.wait_for(_collect_thread_stream(client, tid, 2), 60)
+    )
+    await asyncio.sleep(0.3)  # the stream is open before the runs start
+    first = await client.runs.create(tid, "chain", input={"input": "one"})
+    second = await client.runs.create(tid, "chain", input={"input": "two"})
+    parts = await follower
+    names = [p.event for p in parts]
+    assert names.count("metadata") == 2 and names.count("run_done") == 2
+    dones = [p.data for p in parts if p.event == "run_done"]
+    assert dones == [
+        {"run_id": first["run_id"], "status": "success"},
+        {"run_id": second["run_id"], "status": "success"},
+    ]
+    values = [p.data for p in parts if p.event == "values"]
+    assert values[-1]["input"] == "two" and values[-1]["visited"] == ["node_a", "node_b", "node_c"] * 2
+    ids = [p.id for p in parts]
+    assert all(re.fullmatch(r"\d+-\d+", i) for i in ids)
+    keys = [tuple(map(int, i.split("-"))) for i in ids]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+
+    # Resume after the first run's `run_done`: the second run exactly, nothing repeated.
+    cut = names.index("run_done")
+    resumed = await asyncio.wait_for(
+        _collect_thread_stream(client, tid, 1, last_event_id=ids[cut]), 30
+    )
+    assert [(p.id, p.event, p.data) for p in resumed] == [(p.id, p.event, p.data) for p in parts[cut + 1:]]
+    # `-` replays from the beginning.
+    replayed = await asyncio.wait_for(_collect_thread_stream(client, tid, 2, last_event_id="-"), 30)
+    assert [p.id for p in replayed] == ids
+
+
+async def test_join_thread_stream_lifecycle_and_state_update(client):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    follower = asyncio.create_task(asyncio.wait_for(
+        _collect_thread_stream(client, tid, 1, stream_mode=["lifecycle", "state_update"]), 60
+    ))
+    await asyncio.sleep(0.3)
+    run = await client.runs.create(tid, "agent", input={"some_text": "draft"})
+    parts = await follower
+    assert [p.event for p in parts] == ["metadata", "run_done", "state_update"]
+    assert parts[0].data["run_id"] == run["run_id"]
+    assert parts[1].data == {"run_id": run["run_id"], "status": "success"}
+    state = parts[2].data
+    assert state["run_id"] == run["run_id"]
+    assert state["values"] == {"some_text": "draft"}
+    assert [i["value"] for i in state["interrupts"]] == [{"text_to_revise": "draft"}]
+    assert state == {"run_id": run["run_id"], **await client.threads.get_state(tid)}
+
+
+async def test_join_thread_stream_errors(http):
+    missing = str(uuid.uuid4())
+    r = http.get(f"/threads/{missing}/stream")
+    assert r.status_code == 404 and missing in r.json()["detail"]
+    tid = http.post("/threads", json={}).json()["thread_id"]
+    r = http.get(f"/threads/{tid}/stream", params={"stream_mode": "everything"})
+    assert r.status_code == 422 and "everything" in r.json()["detail"]
+    r = http.get(f"/threads/{tid}/stream", headers={"Last-Event-ID": "nonsense"})
+    assert r.status_code == 422 and "Last-Event-ID" in r.json()["detail"]
+
+
+async def test_config_schema_is_flat(client):
+    """`config_schema` lists the configurable/context fields themselves, as officially
+    (not LangGraph's whole-`RunnableConfig` schema with a nested `configurable`)."""
+    schemas = await client.assistants.get_schemas("context_defaults")
+    assert schemas["config_schema"]["properties"] == {
+        "model": {"default": "default-model", "title": "Model", "type": "string"},
+        "temperature": {"default": 0.5, "title": "Temperature", "type": "number"},
+    }
+    assert "configurable" not in schemas["config_schema"]["properties"]
+    assert schemas["context_schema"]["properties"] == schemas["config_schema"]["properties"]
+    # A graph without a context or config schema: no fields.
+    plain = await client.assistants.get_schemas("chain")
+    assert plain["config_schema"]["properties"] == {}
+
+
+async def test_create_thread_from_supersteps(client):
+    """`threads.create(supersteps=...)` replays updates as LangGraph's `bulk_update_state`:
+    the new thread has the state and the pending next node, and runs on from there."""
+    thread = await client.threads.create(
+        graph_id="chain",
+        supersteps=[
+            {"updates": [{"values": {"input": "copied"}, "as_node": "__input__"}]},
+            {"updates": [{"values": {"input": "copied", "visited": []}, "as_node": "__start__"}]},
+            {"updates": [{"values": {"visited": ["node_a"]}, "as_node": "node_a"}]},
+        ],
+    )
+    tid = thread["thread_id"]
+    assert thread["metadata"]["graph_id"] == "chain"
+    state = await client.threads.get_state(tid)
+    assert state["values"] == {"input": "copied", "visited": ["node_a"]}
+    assert state["next"] == ["node_b"]
+    assert [s["metadata"]["source"] for s in await client.threads.get_history(tid)] == ["update", "update", "input"]
+    result = await client.runs.wait(tid, "chain", input=None)
+    assert result["visited"] == ["node_a", "node_b", "node_c"]
+
+
+async def test_create_thread_from_supersteps_errors(http):
+    update = {"updates": [{"values": {"input": "x"}, "as_node": "node_a"}]}
+    r = http.post("/threads", json={"supersteps": [update]})
+    assert r.status_code == 422 and "graph_id" in r.json()["detail"]
+    tid = str(uuid.uuid4())
+    r = http.post("/threads", json={"thread_id": tid, "metadata": {"graph_id": "chain"},
+                                    "supersteps": [{"updates": [{"values": {}, "as_node": "no_such_node"}]}]})
+    assert r.status_code == 400 and "no_such_node" in r.json()["detail"]
+    assert http.get(f"/threads/{tid}").status_code == 404  # not left half-made
+
+
+async def test_default_assistants_take_langgraph_config(make_server, tmp_path, monkeypatch):
+    """`LANGGRAPH_CONFIG` (`{graph_id: config}`, `context` inside) configures the default
+    assistants, as the official servers read it."""
+    monkeypatch.setenv("LANGGRAPH_CONFIG", json.dumps({
+        "context_defaults": {"configurable": {"team": "qa"}, "context": {"model": "from-env"}},
+    }))
+    proc = make_server(tmp_path).start()
+    try:
+        client = get_client(url=proc.url)
+        assistant = await client.assistants.get("context_defaults")
+        assert assistant["config"] == {"configurable": {"team": "qa"}}
+        assert assistant["context"] == {"model": "from-env"}
+        assert (await client.assistants.get("chain"))["config"] == {}
+        result = await client.runs.wait(None, "context_defaults", input={})
+        assert result == {"model": "from-env", "text": "temperature=0.5"}
+    finally:
+        proc.stop()

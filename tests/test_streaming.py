@@ -46,8 +46,10 @@ async def test_legacy_messages_mode(client):
     parts = await _collect(client.runs.stream(None, "streaming", input=HELLO, stream_mode="messages"))
     events = [p.event for p in parts]
     assert "messages/metadata" in events and "messages/partial" in events
-    last_partial = [p.data for p in parts if p.event == "messages/partial"][-1]
-    assert last_partial[0]["content"] == "hello there human friend"
+    partials = [p.data for p in parts if p.event == "messages/partial"]
+    assert partials[-1][0]["content"] == "hello there human friend"
+    # Partial messages are AI messages, as the official server sends them (not chunks).
+    assert {m[0]["type"] for m in partials} == {"ai"}
 
 
 async def test_custom_mode(client):
@@ -68,6 +70,13 @@ async def test_debug_checkpoints_and_tasks_modes(client):
     )
     debug = [p.data for p in parts if p.event == "debug"]
     assert {"checkpoint", "task", "task_result"} <= {d["type"] for d in debug}
+    # Debug checkpoint events name their checkpoint and its parent (the official shape).
+    debug_checkpoints = [d["payload"] for d in debug if d["type"] == "checkpoint"]
+    assert debug_checkpoints[0]["parent_checkpoint"] is None
+    for previous, current in zip(debug_checkpoints, debug_checkpoints[1:]):
+        assert current["checkpoint"]["checkpoint_id"] == current["config"]["configurable"]["checkpoint_id"]
+        assert current["parent_checkpoint"]["checkpoint_id"] == previous["checkpoint"]["checkpoint_id"]
+        assert set(current["checkpoint"]) >= {"thread_id", "checkpoint_ns", "checkpoint_id"}
     checkpoints = [p.data for p in parts if p.event == "checkpoints"]
     assert checkpoints and checkpoints[-1]["values"]["visited"] == ["node_a", "node_b", "node_c"]
     tasks = [p.data for p in parts if p.event == "tasks"]

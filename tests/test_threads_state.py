@@ -154,6 +154,13 @@ async def test_copy_thread_keeps_state_and_pending_interrupt(client):
     copied_state = await client.threads.get_state(copy["thread_id"])
     assert copied_state["values"] == {"some_text": "copy me"}
     assert copied_state["next"] == ["human_node"]
+    # Checkpoint metadata names the thread (as the official server's does), the copy's own.
+    for tid in (thread["thread_id"], copy["thread_id"]):
+        history = await client.threads.get_history(tid)
+        assert history and {s["metadata"]["thread_id"] for s in history} == {tid}
+    await client.threads.update_state(thread["thread_id"], {"some_text": "edited"}, as_node="human_node")
+    assert (await client.threads.get_state(thread["thread_id"]))["metadata"]["thread_id"] == thread["thread_id"]
+    await client.runs.wait(thread["thread_id"], "agent", input={"some_text": "again"})
 
     # Resuming the copy leaves the original paused.
     assert await client.runs.wait(copy["thread_id"], "agent", command=Command(resume="copy done")) == {

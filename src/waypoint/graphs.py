@@ -8,7 +8,10 @@ returning either. The factory is called for every use of the graph with the assi
 config and the `access_context` of that use (`threads.create_run`, `threads.read`,
 `threads.update`, `assistants.read`), as the official server does (docs: "Rebuild graph at
 runtime"). `dependencies` are added to `sys.path`; `env` (a dict, or the path of a `.env`
-file) is loaded into the process environment before any graph module is imported.
+file) is loaded into the process environment before any graph module is imported. The
+environment variable `LANGGRAPH_CONFIG` (JSON, `{graph_id: config}`, a config's `context`
+key being the assistant's context) gives each graph's default assistant its config, as the
+official servers read it.
 """
 
 from __future__ import annotations
@@ -103,6 +106,21 @@ def _import_target(graph_id: str, source: str, base: Path) -> Any:
         raise GraphConfigError(f"graph {graph_id!r}: {location} has no attribute {attr!r}") from None
 
 
+def _assistant_configs(raw: str | None) -> dict[str, dict]:
+    """Parse `LANGGRAPH_CONFIG`, the setting the official servers read for their default
+    assistants: a JSON object `{graph_id: {"configurable": {...}, "context": {...}, ...}}`.
+    Raises `GraphConfigError` when it is not such an object."""
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise GraphConfigError(f"LANGGRAPH_CONFIG is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise GraphConfigError("LANGGRAPH_CONFIG must be a JSON object mapping graph ids to config objects")
+    return parsed
+
+
 def _wants_runtime(param: inspect.Parameter) -> bool:
     """Whether a factory parameter asks for the `ServerRuntime` (by annotation or by name)
     rather than the `RunnableConfig`."""
@@ -143,9 +161,16 @@ def server_runtime(
 class GraphRegistry:
     """The graphs of one `langgraph.json`, ready to run with Waypoint's checkpointer and store."""
 
-    def __init__(self, specs: dict[str, GraphSpec], config_path: Path | None = None):
+    def __init__(
+        self,
+        specs: dict[str, GraphSpec],
+        config_path: Path | None = None,
+        assistant_configs: dict[str, dict] | None = None,
+    ):
         self.specs = specs
         self.config_path = config_path
+        #: graph id -> config (with an optional `context`) of its default assistant.
+        self.assistant_configs = assistant_configs or {}
 
     @classmethod
     def from_config(cls, config_path: str | Path) -> GraphRegistry:
@@ -174,7 +199,13 @@ class GraphRegistry:
             if isinstance(source, dict):  # {"path": "...", "description": ...} form
                 source = source.get("path", "")
             specs[graph_id] = GraphSpec(graph_id, source, _import_target(graph_id, source, base))
-        return cls(specs, path)
+        return cls(specs, path, _assistant_configs(os.environ.get("LANGGRAPH_CONFIG")))
+
+    def default_assistant(self, graph_id: str) -> tuple[dict, dict]:
+        """`(config, context)` of the default assistant of `graph_id`, from `LANGGRAPH_CONFIG`."""
+        entry = dict(self.assistant_configs.get(graph_id) or {})
+        context = entry.pop("context", None) or {}
+        return entry, context
 
     def __contains__(self, graph_id: str) -> bool:
         return graph_id in self.specs

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
-from waypoint.api.deps import JSONResponse, services
+from waypoint.api.deps import JSONResponse, services, sse_response
 from waypoint.api.models import (
     ThreadCount,
     ThreadCreate,
@@ -116,6 +116,22 @@ async def get_thread_history(
     return await s.threads.get_history(
         str(thread_id), limit=limit, before={"checkpoint_id": before} if before else None
     )
+
+
+@router.get("/{thread_id}/stream")
+async def join_thread_stream(
+    thread_id: UUID,
+    stream_mode: list[str] | None = Query(None),
+    stream_modes: list[str] | None = Query(None),
+    last_event_id: str | None = Header(None),
+    s: Services = Depends(services),
+):
+    """Every run of the thread, one after another, until the client leaves (SSE). The SDK
+    sends `stream_mode`; the official OpenAPI names it `stream_modes`: both are read."""
+    events = await s.thread_streams.open(
+        str(thread_id), (stream_mode or []) + (stream_modes or []), last_event_id
+    )
+    return sse_response(events)
 
 
 @router.get("/{thread_id}/decisions")

@@ -13,6 +13,7 @@ from waypoint.service.deadlines import DeadlineSweeper
 from waypoint.service.executor import RunExecutor
 from waypoint.service.runs import RunService
 from waypoint.service.store import StoreService
+from waypoint.service.thread_stream import ThreadStreamer
 from waypoint.service.threads import ThreadService
 from waypoint.service.webhook_policy import WebhookPolicy
 from waypoint.service.webhooks import WebhookSender
@@ -34,6 +35,7 @@ class Services:
     store: StoreService
     workers: WorkerPool
     deadlines: DeadlineSweeper
+    thread_streams: ThreadStreamer
 
     @classmethod
     def build(
@@ -55,7 +57,10 @@ class Services:
         executor = RunExecutor(storage, broker, registry, threads, webhooks, run_timeout=run_timeout)
         deadlines = DeadlineSweeper(storage, runs, threads, executor.webhooks)
         pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds)
-        return cls(storage, broker, registry, assistants, threads, runs, StoreService(storage), pool, deadlines)
+        return cls(
+            storage, broker, registry, assistants, threads, runs, StoreService(storage), pool, deadlines,
+            ThreadStreamer(storage, broker, threads),
+        )
 
     async def start(self) -> None:
         """Open storage and broker, create system assistants, start the workers. On failure,

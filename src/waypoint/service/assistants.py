@@ -57,9 +57,31 @@ def _graph_schemas(graph: Any) -> dict[str, Any]:
         "input_schema": schema("input_schema", graph.get_input_jsonschema),
         "output_schema": schema("output_schema", graph.get_output_jsonschema),
         "state_schema": schema("state_schema", graph.get_output_jsonschema),
-        "config_schema": schema("config_schema", graph.get_config_jsonschema),
+        "config_schema": flat_config_schema(schema("config_schema", graph.get_config_jsonschema)),
         "context_schema": schema("context_schema", graph.get_context_jsonschema),
     }
+
+
+def flat_config_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schema of the `configurable` fields themselves, as the official server shows
+    `config_schema`: LangGraph describes the whole `RunnableConfig`
+    (`{"properties": {"configurable": {"$ref": "#/$defs/Context"}}, "$defs": {...}}`);
+    clients (Studio's assistant editor, the SDKs) read the flat `{"properties": {...}}`.
+    A schema without `configurable` is returned as it is."""
+    if not isinstance(schema, dict):
+        return schema
+    configurable = (schema.get("properties") or {}).get("configurable")
+    if not isinstance(configurable, dict):
+        return schema
+    defs = dict(schema.get("$defs") or {})
+    refs = [configurable] + list(configurable.get("anyOf") or []) + list(configurable.get("allOf") or [])
+    ref = next((r["$ref"] for r in refs if isinstance(r, dict) and "$ref" in r), None)
+    if ref is None or not ref.startswith("#/$defs/") or ref.split("/")[-1] not in defs:
+        return {k: v for k, v in configurable.items() if k != "default"}
+    flat = dict(defs.pop(ref.split("/")[-1]))
+    if defs:  # other definitions the fields refer to
+        flat["$defs"] = {**defs, **(flat.get("$defs") or {})}
+    return flat
 
 
 class AssistantService:
@@ -71,13 +93,15 @@ class AssistantService:
 
     async def ensure_system_assistants(self) -> None:
         """Create the default assistant of every graph (id `uuid5(NAMESPACE_GRAPH, graph_id)`,
-        metadata `{"created_by": "system"}`), as the official server does at start-up."""
+        metadata `{"created_by": "system"}`, config and context from `LANGGRAPH_CONFIG`), as
+        the official server does at start-up; an existing one is left as it is."""
         for graph_id in self.registry.graph_ids:
+            config, context = self.registry.default_assistant(graph_id)
             await self.storage.put_assistant(
                 system_assistant_id(graph_id),
                 graph_id=graph_id,
-                config={},
-                context={},
+                config=config,
+                context=context,
                 metadata={"created_by": "system"},
                 name=graph_id,
                 description=None,

@@ -17,7 +17,6 @@ import uuid
 from typing import Any
 
 from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
-from langgraph.types import Command, Send
 from pydantic import BaseModel
 
 from waypoint import serde
@@ -25,7 +24,7 @@ from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
 from waypoint.service.decisions import deadline_settings, default_for
 from waypoint.service.records import public_run
-from waypoint.service.state import interrupt_to_dict, pending_interrupts
+from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict, pending_interrupts
 from waypoint.service.threads import ThreadService, thread_config
 from waypoint.service.webhooks import WebhookSender
 from waypoint.storage import NotFound, Storage
@@ -134,16 +133,7 @@ def context_for_graph(graph: Any, context: dict[str, Any]) -> dict[str, Any] | N
 def _graph_input(kwargs: dict) -> Any:
     command = kwargs.get("command")
     if command:
-        goto = command.get("goto")
-        if isinstance(goto, dict):
-            goto = Send(goto["node"], goto.get("input"))
-        elif isinstance(goto, list):
-            goto = [Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in goto]
-        return Command(
-            update=command.get("update"),
-            resume=command.get("resume"),
-            goto=goto if goto is not None else (),
-        )
+        return command_from_api(command)
     return kwargs.get("input")
 
 
@@ -162,8 +152,10 @@ class _MessagesAccumulator:
             self.messages[msg_id] = message
             out.append(("messages/metadata", {msg_id: {"metadata": metadata}}))
         merged = self.messages[msg_id]
+        # Both carry the message so far as a message, not a chunk (`type: "ai"`, not
+        # "AIMessageChunk"), as the official server sends them.
         if isinstance(merged, BaseMessageChunk):
-            out.append(("messages/partial", [merged]))
+            out.append(("messages/partial", [message_chunk_to_message(merged)]))
         else:
             out.append(("messages/complete", [message_chunk_to_message(merged)]))
         return out
@@ -353,6 +345,8 @@ class RunExecutor:
                     for event, data in accumulator.feed(*chunk):
                         await self._publish(run_id, event + suffix, data)
                 return
+            if mode == "debug":
+                chunk = debug_payload(chunk)
             if mode in requested:
                 await self._publish(run_id, mode + suffix, chunk)
 

@@ -7,9 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.types import Interrupt, StateSnapshot
+from langgraph.types import Command, Interrupt, Send, StateSnapshot
 
 from waypoint import serde
+
+
+def command_from_api(command: dict[str, Any]) -> Command:
+    """The API's `Command` (`{"update", "resume", "goto"}`; `goto` a node name, a `Send`
+    as `{"node", "input"}`, or a list of them) as LangGraph's `Command`."""
+    goto = command.get("goto")
+    if isinstance(goto, dict):
+        goto = Send(goto["node"], goto.get("input"))
+    elif isinstance(goto, list):
+        goto = [Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in goto]
+    return Command(update=command.get("update"), resume=command.get("resume"), goto=goto if goto is not None else ())
 
 
 def interrupt_to_dict(interrupt: Interrupt, ns: list[str] | None = None) -> dict[str, Any]:
@@ -57,6 +68,25 @@ def checkpoint_of(config: dict | None) -> dict[str, Any] | None:
     if "checkpoint_map" in conf:
         out["checkpoint_map"] = conf["checkpoint_map"]
     return out
+
+
+def debug_payload(chunk: Any) -> Any:
+    """A `debug` stream chunk as the official server sends it: a `checkpoint` event's payload
+    also carries `checkpoint` and `parent_checkpoint` (the `Checkpoint` shapes of its
+    `config`/`parent_config`), which LangGraph Studio and the SDKs read."""
+    if not isinstance(chunk, dict) or chunk.get("type") != "checkpoint":
+        return chunk
+    payload = chunk.get("payload")
+    if not isinstance(payload, dict):
+        return chunk
+    return {
+        **chunk,
+        "payload": {
+            **payload,
+            "checkpoint": checkpoint_of(payload.get("config")),
+            "parent_checkpoint": checkpoint_of(payload.get("parent_config")),
+        },
+    }
 
 
 def snapshot_to_thread_state(snapshot: StateSnapshot) -> dict[str, Any]:

@@ -15,11 +15,13 @@ from typing import Any
 from langgraph.errors import InvalidUpdateError
 from langgraph.graph import END
 from langgraph.pregel import Pregel
+from langgraph.types import StateUpdate
 
 from waypoint import serde
-from waypoint.graphs import AccessContext, GraphRegistry
+from waypoint.graphs import AccessContext, GraphRegistry, system_assistant_id
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.state import (
+    command_from_api,
     checkpoint_of,
     empty_thread_state,
     interrupts_by_task,
@@ -65,16 +67,63 @@ class ThreadService:
     # -- records -----------------------------------------------------------
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create from a `ThreadCreate` body. Raises `Conflict` when the id is taken and
-        `if_exists="raise"`, `Invalid` for `supersteps` (not supported)."""
-        if body.get("supersteps"):
-            raise Invalid("supersteps", "creating a thread from supersteps is not supported")
+        `if_exists="raise"`.
+
+        `supersteps` (`[{"updates": [{"values", "command"?, "as_node"}, ...]}, ...]`, how
+        the SDK copies a thread between deployments) are applied in order to the new
+        thread's graph, named by `metadata.graph_id`, as LangGraph's `bulk_update_state`.
+        Raises `Invalid` when that graph is missing or unknown, `BadRequest` when LangGraph
+        refuses an update (the thread is not created then)."""
+        metadata = dict(body.get("metadata") or {})
+        supersteps = body.get("supersteps")
+        if supersteps:
+            graph_id = metadata.get("graph_id")
+            if graph_id not in self.registry:
+                raise Invalid(
+                    "metadata.graph_id",
+                    f"creating a thread from supersteps needs the graph they apply to; got {graph_id!r}, "
+                    f"this server has: {', '.join(self.registry.graph_ids)}",
+                )
+            metadata.setdefault("assistant_id", system_assistant_id(graph_id))
         thread_id = body.get("thread_id") or str(uuid.uuid4())
+        if supersteps and body.get("if_exists") == "do_nothing":
+            with contextlib.suppress(NotFound):
+                return await self.storage.get_thread(thread_id)  # exists: left as it is
         try:
-            return await self.storage.create_thread(
-                thread_id, metadata=body.get("metadata") or {}, if_exists=body.get("if_exists") or "raise"
+            thread = await self.storage.create_thread(
+                thread_id, metadata=metadata, if_exists=body.get("if_exists") or "raise"
             )
         except AlreadyExists as exc:
             raise Conflict(str(exc)) from None
+        if supersteps:
+            try:
+                await self._apply_supersteps(thread, supersteps)
+            except BaseException:
+                await self.storage.delete_thread(thread_id)
+                raise
+            thread = await self.storage.get_thread(thread_id)
+        return thread
+
+    async def _apply_supersteps(self, thread: dict[str, Any], supersteps: list[dict]) -> None:
+        steps = []
+        for i, step in enumerate(supersteps):
+            updates = step.get("updates") if isinstance(step, dict) else None
+            if not updates or not isinstance(updates, list):
+                raise Invalid(f"supersteps[{i}].updates", "must be a non-empty list of updates")
+            batch = []
+            for j, update in enumerate(updates):
+                if not isinstance(update, dict) or not isinstance(update.get("as_node"), str):
+                    raise Invalid(f"supersteps[{i}].updates[{j}].as_node", "is required (a node name)")
+                command = update.get("command")
+                values = command_from_api(command) if command else update.get("values")
+                batch.append(StateUpdate(values, update["as_node"]))
+            steps.append(batch)
+        async with self._graph(thread, "threads.update") as graph:
+            try:
+                await graph.abulk_update_state(thread_config(thread["thread_id"]), steps)
+            except (InvalidUpdateError, ValueError, KeyError) as exc:
+                raise BadRequest(f"Cannot apply supersteps: {exc}") from None
+            await self.refresh(thread["thread_id"], graph)
 
     async def get(self, thread_id: str) -> dict[str, Any]:
         return await self.storage.get_thread(thread_id)

@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.storage import migrations
+from waypoint.storage.checkpoints import PostgresCheckpointer
 from waypoint.storage.query import (
     ASSISTANT_SORT,
     THREAD_SORT,
@@ -92,7 +93,7 @@ class PostgresStorage(Storage):
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         )
         await self._pool.open(wait=True)
-        self._checkpointer = AsyncPostgresSaver(self._pool)
+        self._checkpointer = PostgresCheckpointer(self._pool)
         self._store = AsyncPostgresStore(self._pool)
         async with self._pool.connection() as conn:
             # Poll rather than block: a statement waiting on the lock would hold a snapshot
@@ -314,10 +315,16 @@ class PostgresStorage(Storage):
                     )).fetchall()
                 ]
                 cols = ", ".join(f'"{c}"' for c in columns)
+                # The copies' metadata names their own thread (see storage/checkpoints.py).
+                select = ", ".join(
+                    "metadata || jsonb_build_object('thread_id', %(target)s::text)"
+                    if table == "checkpoints" and c == "metadata" else f'"{c}"'
+                    for c in columns
+                )
                 await conn.execute(
-                    f"INSERT INTO {table} (thread_id, {cols}) SELECT %s, {cols} FROM {table}"
-                    " WHERE thread_id = %s",
-                    (target_id, source_id),
+                    f"INSERT INTO {table} (thread_id, {cols}) SELECT %(target)s, {select} FROM {table}"
+                    " WHERE thread_id = %(source)s",
+                    {"target": target_id, "source": source_id},
                 )
         return await self.get_thread(target_id)
 

@@ -20,6 +20,7 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.storage import migrations
+from waypoint.storage.checkpoints import SqliteCheckpointer
 from waypoint.storage.query import (
     ASSISTANT_SORT,
     THREAD_SORT,
@@ -124,7 +125,7 @@ class SqliteStorage(Storage):
         self._cp_conn = await aiosqlite.connect(self.path)
         await self._cp_conn.execute("PRAGMA journal_mode=WAL")
         await self._cp_conn.execute("PRAGMA busy_timeout=30000")
-        self._checkpointer = AsyncSqliteSaver(self._cp_conn)
+        self._checkpointer = SqliteCheckpointer(self._cp_conn)
         await self._checkpointer.setup()
         # The store issues its own BEGIN/COMMIT: it needs an autocommit connection.
         self._store_conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -369,9 +370,17 @@ class SqliteStorage(Storage):
                     if row[1] != "thread_id"
                 ]
                 cols = ", ".join(columns)
+                # The copies' metadata (UTF-8 JSON in a BLOB) names their own thread
+                # (see storage/checkpoints.py).
+                select = ", ".join(
+                    "CAST(json_set(CAST(metadata AS TEXT), '$.thread_id', :target) AS BLOB)"
+                    if table == "checkpoints" and c == "metadata" else c
+                    for c in columns
+                )
                 await self._cp_conn.execute(
-                    f"INSERT INTO {table} (thread_id, {cols}) SELECT ?, {cols} FROM {table} WHERE thread_id = ?",
-                    (target_id, source_id),
+                    f"INSERT INTO {table} (thread_id, {cols}) SELECT :target, {select} FROM {table}"
+                    " WHERE thread_id = :source",
+                    {"target": target_id, "source": source_id},
                 )
             await self._cp_conn.commit()
         return await self.get_thread(target_id)
