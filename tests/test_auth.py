@@ -125,6 +125,16 @@ async def test_user_reaches_graph_and_factory(auth_server):
                    "permissions": ["threads:delete"]}
 
 
+async def test_user_reaches_server_runtime_of_factory(auth_server):
+    """A `(config, runtime)` factory sees the authenticated user as `runtime.user`."""
+    alice = sdk(auth_server, "token-alice")
+    thread = await alice.threads.create()
+    out = await alice.runs.wait(thread["thread_id"], "runtime_factory", input={"text": "hi"})
+    assert out["user"] == "alice" and out["access_context"] == "threads.create_run"
+    # State reads rebuild the factory for the requesting user too.
+    assert (await alice.threads.get_state(thread["thread_id"]))["values"]["user"] == "alice"
+
+
 async def test_reviewer_is_the_authenticated_identity(auth_server):
     alice = sdk(auth_server, "token-alice")
     thread = await alice.threads.create()

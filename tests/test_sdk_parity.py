@@ -35,11 +35,11 @@ async def test_factory_gets_config_and_server_runtime(client):
     result = await client.runs.wait(thread["thread_id"], assistant["assistant_id"], input={"text": "hi"})
     assert result == {
         "text": "hi echoed", "access_context": "threads.create_run", "is_for_execution": True,
-        "model": "default-model",
+        "model": "default-model", "user": None,  # no auth configured
     }
     calls = await _factory_calls(client, tag)
     assert {"access_context": "threads.create_run", "execution": True,
-            "thread_id": thread["thread_id"]} in calls
+            "thread_id": thread["thread_id"], "user": None} in calls
 
 
 async def test_factory_access_contexts(client):

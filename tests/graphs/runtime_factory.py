@@ -2,7 +2,7 @@
 
 `make_graph(config, runtime)` is a factory in the `ServerRuntime` form: it records every
 call (`access_context`, whether it got an execution runtime, the assistant's `tag`) in the
-store under `("factory-calls", tag)`, and its topology depends on the assistant's
+store under `("factory-calls", tag)`, reports the authenticated user (`runtime.user`), and its topology depends on the assistant's
 `configurable.variant` (`"reviewed"` adds a `review` node with a breakpoint before it).
 `graph` is a plain graph whose `context_schema` has defaults.
 """
@@ -32,15 +32,17 @@ class State(TypedDict, total=False):
     is_for_execution: bool
     model: str
     reviewed: bool
+    user: str | None
 
 
-def _echo(access_context: str, is_for_execution: bool):
+def _echo(access_context: str, is_for_execution: bool, user: str | None):
     def echo(state: State, runtime: Runtime[Context]) -> State:
         return {
             "text": (state.get("text") or "") + " echoed",
             "access_context": access_context,
             "is_for_execution": is_for_execution,
             "model": runtime.context.model,
+            "user": user,
         }
 
     return echo
@@ -60,9 +62,11 @@ async def make_graph(config: RunnableConfig, runtime: ServerRuntime):
             "access_context": runtime.access_context,
             "execution": runtime.execution_runtime is not None,
             "thread_id": configurable.get("thread_id"),
+            "user": runtime.user.identity if runtime.user is not None else None,
         })
     builder = StateGraph(State, context_schema=Context)
-    builder.add_node("echo", _echo(runtime.access_context, runtime.execution_runtime is not None))
+    user = runtime.user.identity if runtime.user is not None else None
+    builder.add_node("echo", _echo(runtime.access_context, runtime.execution_runtime is not None, user))
     builder.add_edge(START, "echo")
     if configurable.get("variant") == "reviewed":
         builder.add_node("review", review)

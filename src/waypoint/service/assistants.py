@@ -10,6 +10,7 @@ from typing_extensions import is_typeddict
 
 from waypoint import serde
 from waypoint.graphs import GraphRegistry, system_assistant_id
+from waypoint.service.auth import graph_user
 from waypoint.service.errors import Conflict, Invalid, NotFound
 from waypoint.storage import AlreadyExists, Storage
 
@@ -174,7 +175,7 @@ class AssistantService:
         the assistant's config."""
         return self.registry.graph(
             assistant["graph_id"], assistant.get("config") or {},
-            store=self.storage.store, access_context="assistants.read",
+            store=self.storage.store, access_context="assistants.read", user=graph_user(),
         )
 
     async def get_graph(self, assistant_id: str, xray: bool | int = False) -> dict[str, Any]:

@@ -150,6 +150,17 @@ def load_auth(section: Any, base: Path) -> AuthPolicy | None:
     return AuthPolicy(auth, openapi=openapi, source=section["path"])
 
 
+def graph_user(config: dict | None = None) -> AuthUser | None:
+    """The user a graph factory's `ServerRuntime.user` is: the request's authenticated user,
+    or, in a worker executing a run, the one the run's config carries (`langgraph_auth_user`);
+    None without auth."""
+    user = current_user.get()
+    if user is not None:
+        return user
+    fields = ((config or {}).get("configurable") or {}).get("langgraph_auth_user")
+    return AuthUser(fields) if isinstance(fields, dict) and fields.get("identity") else None
+
+
 class AuthPolicy:
     """Runs a `langgraph_sdk.Auth`'s handlers (see the module docstring)."""
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
+from waypoint.service.auth import graph_user
 from waypoint.service.decisions import deadline_settings, default_for
 from waypoint.service.records import public_run
 from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict, pending_interrupts
@@ -222,6 +223,7 @@ class RunExecutor:
             assistant["graph_id"], config,
             checkpointer=self.storage.checkpointer, store=self.storage.store,
             access_context="threads.create_run", context=run_context(assistant, run),
+            user=graph_user(config),
         ) as graph:
             error: dict | None = None
             status = "success"

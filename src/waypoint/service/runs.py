@@ -17,6 +17,7 @@ from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
 from waypoint.service.assistants import AssistantService
 from waypoint.service.decisions import plan_decisions, resume_map, reviewer_of, validate_deadline_fields
+from waypoint.service.auth import graph_user
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.executor import RUN_TIMEOUT_KEY
 from waypoint.service.records import public_run
@@ -152,7 +153,7 @@ class RunService:
             overlay_config(thread["thread_id"], assistant.get("config"), body.get("config"))
             if self.registry.is_factory(graph_id) else thread_config(thread["thread_id"]),
             checkpointer=self.storage.checkpointer, store=self.storage.store,
-            access_context="threads.read",
+            access_context="threads.read", user=graph_user(body.get("config")),
         ) as graph:
             config = thread_config(thread["thread_id"], body.get("checkpoint") or (
                 {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None

@@ -19,6 +19,7 @@ from langgraph.types import StateUpdate
 
 from waypoint import serde
 from waypoint.graphs import AccessContext, GraphRegistry, system_assistant_id
+from waypoint.service.auth import graph_user
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.state import (
     command_from_api,
@@ -199,6 +200,7 @@ class ThreadService:
             checkpointer=self.storage.checkpointer,
             store=self.storage.store,
             access_context=access_context,
+            user=graph_user(),
         ) as graph:
             yield graph
 
