@@ -25,6 +25,7 @@ SECRET = "alice-secret-7f3a"  # only ever in alice's data: a response holding it
 def auth_config(path: Path, **extra) -> Path:
     config = write_config(path, auth={
         "path": str(AUTH_DIR / "auth.py") + ":auth",
+        "cache": {"cache_keys": ["Authorization"], "ttl_seconds": 3600, "max_size": 10},
         "openapi": {"securitySchemes": {"BearerAuth": {"type": "http", "scheme": "bearer"}},
                     "security": [{"BearerAuth": []}]},
     }, **extra)
@@ -67,12 +68,30 @@ async def test_authentication_statuses_and_public_routes(auth_server):
     async with http_as(auth_server, "token-bob") as bob:  # ids that are not UUIDs: the route's 422
         assert (await bob.get("/threads/not-a-uuid")).status_code == 422
         assert (await bob.post("/threads/not-a-uuid/runs", json={"assistant_id": "agent"})).status_code == 422
+        assert (await bob.post("/threads/search", json=[1, 2])).status_code == 422  # not an object
+        r = await bob.post("/threads", content=b'{"metadata": {"a": "\\ud800"}}',
+                           headers={"Content-Type": "application/json"})
+        assert 400 <= r.status_code < 500 and r.headers["content-type"] == "application/json"
+        r = await bob.post("/threads", json={"metadata": {"explode": True}})
+        assert r.status_code == 500 and "auth handler failed (error id" in r.json()["detail"]
+        error_id = r.json()["detail"].split("error id ")[1].rstrip(")")
+        assert f"auth handler failed (error id {error_id})" in auth_server.log()
     async with http_as(auth_server, "nope") as bad:
         assert (await bad.post("/threads/search", json={})).status_code == 401
     async with http_as(auth_server, "boom") as broken:  # the handler raised something else
         r = await broken.post("/threads/search", json={})
         assert r.status_code == 401 and r.json()["detail"] == "Unauthorized"
     assert "auth is on: custom auth from" in auth_server.log()
+
+
+async def test_auth_cache_reuses_a_user_per_header_value(auth_server):
+    async def me(authorization: str) -> str:
+        async with httpx.AsyncClient(base_url=auth_server.url) as c:
+            return (await c.get("/inbox/me", headers={"Authorization": authorization})).json()["display_name"]
+
+    first = await me("Bearer token-counted")
+    assert await me("Bearer token-counted") == first  # answered from the cache
+    assert await me("Bearer  token-counted") != first  # another header value: authenticated again
 
 
 async def test_owner_stamped_and_filters_hide_other_users_threads(auth_server):
@@ -285,7 +304,8 @@ from test_cors import browser, page_origin  # noqa: E402,F401  (fixtures shared 
 @pytest.mark.parametrize("section, message", [
     ({"path": "./missing.py:auth"}, "does not exist"),
     ({"path": str(AUTH_DIR / "auth.py") + ":nope"}, "failed to load"),
-    ({"path": str(AUTH_DIR / "auth.py") + ":auth", "cache": {"ttl_seconds": 5}}, "auth.cache is not supported"),
+    ({"path": str(AUTH_DIR / "auth.py") + ":auth", "cache": {"ttl_seconds": 5}}, "auth.cache must be an object with cache_keys"),
+    ({"path": str(AUTH_DIR / "auth.py") + ":auth", "cahce": {}}, "auth.cahce is not supported"),
 ])
 def test_bad_auth_config_fails_at_start_up(tmp_path, section, message):
     config = write_config(tmp_path / "langgraph.json", auth=section)

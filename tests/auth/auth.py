@@ -16,6 +16,8 @@ USERS = {
     "token-dave": {"identity": "dave", "permissions": []},
 }
 
+COUNTED = {"calls": 0}
+
 auth = Auth()
 
 
@@ -27,6 +29,9 @@ async def authenticate(authorization: str | None, headers: dict) -> Auth.types.M
         token = cookies.get("waypoint_token", "")
     if token == "boom":
         raise RuntimeError("token store unreachable")
+    if token == "token-counted":  # tells how many times it was authenticated (auth.cache)
+        COUNTED["calls"] += 1
+        return {"identity": "counted", "display_name": f"counted #{COUNTED['calls']}"}
     if token not in USERS:
         raise Auth.exceptions.HTTPException(status_code=401, detail="Invalid or missing token",
                                             headers={"WWW-Authenticate": "Bearer"})
@@ -41,6 +46,8 @@ async def deny_by_default(ctx: Auth.types.AuthContext, value) -> bool:
 @auth.on.threads.create
 async def stamp_thread(ctx: Auth.types.AuthContext, value):
     metadata = value.setdefault("metadata", {})
+    if metadata.get("explode"):  # a bug in a handler
+        raise KeyError("explode")
     invited = [str(u) for u in metadata.pop("invite", [])]
     metadata.update(owner=ctx.user.identity, participants=[ctx.user.identity, *invited])
 

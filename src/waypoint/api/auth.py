@@ -129,8 +129,12 @@ class AuthGate:
         try:
             scope, body = await self._authorize(scope, path, body)
         except (_Refusal, AuthError) as exc:
-            status = exc.status
-            await _refuse(scope, receive, send, status, exc.detail, exc.headers)
+            await _refuse(scope, receive, send, exc.status, exc.detail, exc.headers)
+            return
+        except Exception:  # a bug in an auth handler: a JSON 500, the traceback in the log
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("auth handler failed (error id %s) on %s %s", error_id, scope.get("method"), path)
+            await _refuse(scope, receive, send, 500, f"auth handler failed (error id {error_id})", {})
             return
         token = current_user.set(scope["auth_user"])
         try:
@@ -157,10 +161,19 @@ class AuthGate:
             return scope, raw
         resource, action, kind, params = route
         apply = _KINDS[kind]
-        body, query = await apply(self, scope, user, resource, action, params, body if isinstance(body, dict) else {}, query)
+        edited, query = await apply(self, scope, user, resource, action, params,
+                                    body if isinstance(body, dict) else {}, query)
         if query is not None:
             scope["query_string"] = urlencode(query).encode()
-        return scope, (serde.dumps(body) if body is not None else raw)
+        if edited is None or (raw and not isinstance(body, dict)):
+            return scope, raw  # unchanged, or not a JSON object: the route answers it
+        try:
+            new_raw = serde.dumps(edited)
+        except (TypeError, ValueError) as exc:  # e.g. an unpaired surrogate
+            raise _Refusal(400, f"request body cannot be encoded as JSON: {exc}") from None
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+        scope["headers"].append((b"content-length", str(len(new_raw)).encode()))
+        return scope, new_raw
 
     # -- kinds ---------------------------------------------------------------
     async def _thread(self, scope, user, resource, action, params, body, query):

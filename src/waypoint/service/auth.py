@@ -6,7 +6,9 @@ Semantics follow `langgraph_sdk.auth` and the LangGraph custom-auth docs:
   `method`, `path_params`, `query_params`, `headers` (`dict[bytes, bytes]`), `authorization`,
   `scope` by parameter name and returns a user: a string identity, a dict with `identity`
   (`MinimalUserDict`), or an object with an `identity` attribute. `Auth.exceptions.HTTPException`
-  answers with its status, detail and headers; any other exception is a 401.
+  answers with its status, detail and headers; any other exception is a 401. With
+  `auth.cache` (`cache_keys`: header names, `ttl_seconds`, `max_size`), a user is reused
+  for requests carrying the same values of those headers until the TTL ends.
 - Authorization calls the most specific handler registered for (resource, action):
   `@auth.on.<resource>.<action>`, then `@auth.on.<resource>`, then `@auth.on(actions=…)`
   registered for every resource, then the global `@auth.on`; with none, the request is
@@ -25,6 +27,8 @@ import importlib.util
 import inspect
 import logging
 import sys
+import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,7 +43,8 @@ current_user: contextvars.ContextVar[AuthUser | None] = contextvars.ContextVar("
 #: Parameters `@auth.authenticate` may ask for by name.
 AUTHENTICATE_PARAMS = ("request", "body", "path", "method", "path_params", "query_params", "headers",
                        "authorization", "scope")
-_AUTH_KEYS = {"path", "disable_studio_auth", "openapi"}
+_AUTH_KEYS = {"path", "disable_studio_auth", "openapi", "cache"}
+_CACHE_KEYS = {"cache_keys", "ttl_seconds", "max_size"}
 #: Impossible filter (two filters demand different values of one key).
 NOTHING = None
 
@@ -147,7 +152,15 @@ def load_auth(section: Any, base: Path) -> AuthPolicy | None:
     openapi = section.get("openapi")
     if openapi is not None and not isinstance(openapi, dict):
         raise AuthConfigError("langgraph.json auth.openapi must be an object (securitySchemes, security)")
-    return AuthPolicy(auth, openapi=openapi, source=section["path"])
+    cache = section.get("cache")
+    if cache is not None and (
+        not isinstance(cache, dict) or set(cache) - _CACHE_KEYS or not cache.get("cache_keys")
+    ):
+        raise AuthConfigError(
+            "langgraph.json auth.cache must be an object with cache_keys (header names), "
+            "and optionally ttl_seconds and max_size"
+        )
+    return AuthPolicy(auth, openapi=openapi, source=section["path"], cache=cache)
 
 
 def graph_user(config: dict | None = None) -> AuthUser | None:
@@ -164,15 +177,37 @@ def graph_user(config: dict | None = None) -> AuthUser | None:
 class AuthPolicy:
     """Runs a `langgraph_sdk.Auth`'s handlers (see the module docstring)."""
 
-    def __init__(self, auth: Auth, *, openapi: dict | None = None, source: str = ""):
+    def __init__(self, auth: Auth, *, openapi: dict | None = None, source: str = "", cache: dict | None = None):
         self.auth = auth
         self.openapi = openapi
         self.source = source
         self._params = list(inspect.signature(auth._authenticate_handler).parameters)
+        # auth.cache: users by the values of `cache_keys` headers, for `ttl_seconds`, at most `max_size`.
+        self._cache_keys = [k.lower().encode() for k in (cache or {}).get("cache_keys", [])]
+        self._cache_ttl = float((cache or {}).get("ttl_seconds", 60))
+        self._cache_size = int((cache or {}).get("max_size", 1000))
+        self._cache: OrderedDict[tuple, tuple[float, AuthUser]] = OrderedDict()
 
     async def authenticate(self, request_args: dict[str, Any]) -> AuthUser:
-        """Call `@auth.authenticate` with the parameters it names (from `request_args`).
+        """Call `@auth.authenticate` with the parameters it names (from `request_args`), or
+        answer from `auth.cache` (successes only, keyed by the `cache_keys` headers' values).
         Raises `AuthError`: the handler's `HTTPException` status, else 401."""
+        key = None
+        if self._cache_keys:
+            headers = request_args.get("headers") or {}
+            key = tuple(headers.get(k) for k in self._cache_keys)
+            hit = self._cache.get(key) if any(key) else None
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+        user = await self._authenticate(request_args)
+        if key is not None and any(key):
+            self._cache[key] = (time.monotonic() + self._cache_ttl, user)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return user
+
+    async def _authenticate(self, request_args: dict[str, Any]) -> AuthUser:
         kwargs = {name: request_args.get(name) for name in self._params}
         try:
             returned = await self.auth._authenticate_handler(**kwargs)
