@@ -158,6 +158,21 @@ async def test_join_thread_stream_follows_every_run(client):
     assert [p.id for p in replayed] == ids
 
 
+async def test_join_thread_stream_live_skips_finished_runs(client):
+    """Without `Last-Event-ID` the stream starts live: runs already over are not replayed."""
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    old = await client.runs.wait(tid, "chain", input={"input": "old"})
+    assert old["input"] == "old"
+    follower = asyncio.create_task(asyncio.wait_for(
+        _collect_thread_stream(client, tid, 1, stream_mode=["lifecycle"]), 60
+    ))
+    await asyncio.sleep(0.5)
+    new = await client.runs.create(tid, "chain", input={"input": "new"})
+    parts = await follower
+    assert [(p.event, p.data["run_id"]) for p in parts] == [("metadata", new["run_id"]), ("run_done", new["run_id"])]
+
+
 async def test_join_thread_stream_lifecycle_and_state_update(client):
     thread = await client.threads.create()
     tid = thread["thread_id"]

@@ -34,8 +34,9 @@ from waypoint.streams import Broker, StreamEvent
 
 ThreadStreamMode = Literal["run_modes", "lifecycle", "state_update"]
 THREAD_STREAM_MODES: tuple[str, ...] = ("run_modes", "lifecycle", "state_update")
-#: Seconds between looks for new runs while the thread has none active.
-IDLE_POLL_SECONDS = 0.25
+#: Seconds between looks for new runs while none is followed (a new run is then replayed
+#: from its first event, so the delay loses nothing).
+IDLE_POLL_SECONDS = 0.5
 #: Runs of a thread looked at per poll (newest first; older ones are done already).
 RUNS_PER_POLL = 100
 
@@ -100,8 +101,10 @@ class ThreadStreamer:
         self, thread_id: str, wanted: set[str], cursor: tuple[int, int] | None
     ) -> AsyncIterator[StreamEvent]:
         if cursor is None:  # live: the runs not yet over, then every later one
-            pending = await self._runs_after(thread_id, -1, active_only=True)
-            key, skip_through = -1, -1
+            runs = await self._runs_after(thread_id, -1, active_only=False)
+            pending = [r for r in runs if r["status"] in ACTIVE_RUN_STATUSES]
+            # Runs already over are not replayed: follow only what comes after the newest.
+            key, skip_through = (_run_key(runs[-1]) if runs else -1), -1
         else:
             key, skip_through = cursor
             pending = await self._runs_after(thread_id, key - 1, active_only=False)
