@@ -267,3 +267,25 @@ async def test_default_assistants_take_langgraph_config(make_server, tmp_path, m
         assert result == {"model": "from-env", "text": "temperature=0.5"}
     finally:
         proc.stop()
+
+
+async def test_join_thread_stream_state_update_outside_runs(client):
+    """`state_update` also reports a change made outside a run (`update_state`)."""
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "agent", input={"some_text": "draft"})
+    parts = []
+
+    async def follow():
+        async for part in await client.threads.join_stream(tid, stream_mode="state_update"):
+            parts.append(part)
+            return
+
+    follower = asyncio.create_task(asyncio.wait_for(follow(), 60))
+    await asyncio.sleep(0.5)
+    await client.threads.update_state(tid, {"some_text": "edited"}, as_node="human_node")
+    await follower
+    assert [p.event for p in parts] == ["state_update"]
+    assert parts[0].data["run_id"] is None
+    assert parts[0].data["values"] == {"some_text": "edited"} and parts[0].data["next"] == []
+    assert re.fullmatch(r"\d+-0", parts[0].id)

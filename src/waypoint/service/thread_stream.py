@@ -9,7 +9,8 @@ away or the thread is deleted. Modes (any combination):
   `run_done` event (`{"run_id", "status"}`) when each run ends;
 - `lifecycle`: only each run's start (`metadata`, `{"run_id", "attempt"}`) and `run_done`;
 - `state_update`: a `state_update` event after each run with the thread's state then
-  (`{"run_id", "values", "next", "checkpoint", "interrupts", ...}`, the `ThreadState` shape).
+  (`{"run_id", "values", "next", "checkpoint", "interrupts", ...}`, the `ThreadState` shape),
+  and (live, `run_id: null`) when the state changes outside a run, e.g. `update_state`.
 
 Event ids are `<run created_at, microseconds since epoch>-<index in that run's stream>`:
 ordered, unique per thread, and enough to resume with `Last-Event-ID` (`-` replays every
@@ -53,10 +54,15 @@ def thread_stream_modes(modes: list[str] | None) -> set[str]:
     return wanted
 
 
+def _time_key(iso: str) -> int:
+    """An ISO time in microseconds since the epoch."""
+    moment = datetime.fromisoformat(iso)
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
 def _run_key(run: dict) -> int:
     """A run's position on the thread: its creation time in microseconds since the epoch."""
-    moment = datetime.fromisoformat(run["created_at"])
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    return _time_key(run["created_at"])
 
 
 def _parse_event_id(last_event_id: str | None) -> tuple[int, int] | None:
@@ -87,8 +93,8 @@ class ThreadStreamer:
         (thread), `Invalid` (mode, `Last-Event-ID`)."""
         wanted = thread_stream_modes(modes)
         cursor = _parse_event_id(last_event_id)
-        await self.storage.get_thread(thread_id)
-        return self._follow(thread_id, wanted, cursor)
+        thread = await self.storage.get_thread(thread_id)
+        return self._follow(thread_id, wanted, cursor, thread["state_updated_at"])
 
     async def _runs_after(self, thread_id: str, key: int, *, active_only: bool) -> list[dict]:
         runs = await self.storage.list_runs(thread_id, limit=RUNS_PER_POLL, offset=0, status=None)
@@ -98,7 +104,7 @@ class ThreadStreamer:
         return sorted(runs, key=_run_key)
 
     async def _follow(
-        self, thread_id: str, wanted: set[str], cursor: tuple[int, int] | None
+        self, thread_id: str, wanted: set[str], cursor: tuple[int, int] | None, state_seen: str
     ) -> AsyncIterator[StreamEvent]:
         if cursor is None:  # live: the runs not yet over, then every later one
             runs = await self._runs_after(thread_id, -1, active_only=False)
@@ -116,10 +122,18 @@ class ThreadStreamer:
                     yield event
                 key, skip_through = run_key, -1
             try:
-                await self.storage.get_thread(thread_id)
+                thread = await self.storage.get_thread(thread_id)
             except NotFound:
                 return  # the thread was deleted: nothing more will come
+            followed = bool(pending)
             pending = await self._runs_after(thread_id, key, active_only=False)
+            changed, state_seen = thread["state_updated_at"] != state_seen, thread["state_updated_at"]
+            if (changed and not followed and not pending and thread["status"] != "busy"
+                    and "state_update" in wanted):
+                # The state changed outside a run (`update_state`, a deadline's withdrawal):
+                # live only, id `<time of the change>-0`.
+                state = await self.threads.get_state(thread_id)
+                yield StreamEvent(f"{_time_key(state_seen)}-0", "state_update", serde.dumps({"run_id": None, **state}))
             if not pending:
                 await asyncio.sleep(IDLE_POLL_SECONDS)
 
