@@ -217,6 +217,7 @@ def _requests(w: dict) -> list[tuple[str, str, dict | None, dict | None]]:
         ("POST", f"/threads/{t}/state", {"values": {"some_text": "x"}}, None),
         ("POST", f"/threads/{d}/history", {"limit": 5}, None), ("GET", f"/threads/{d}/history", None, None),
         ("GET", f"/threads/{d}/decisions", None, None),
+        ("GET", f"/threads/{d}/stream", None, None),
         ("GET", f"/threads/{d}/runs", None, None),
         ("GET", f"/threads/{d}/runs/{r}", None, None),
         ("GET", f"/threads/{d}/runs/{r}/join", None, None),
