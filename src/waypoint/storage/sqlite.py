@@ -21,6 +21,7 @@ from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.storage import migrations
 from waypoint.storage.checkpoints import SqliteCheckpointer
+from waypoint.storage.filelock import ProcessLock
 from waypoint.storage.query import (
     ASSISTANT_SORT,
     THREAD_SORT,
@@ -106,6 +107,7 @@ class SqliteStorage(Storage):
         self._checkpointer: AsyncSqliteSaver | None = None
         self._store: AsyncSqliteStore | None = None
         self._lock = asyncio.Lock()
+        self._process_lock = ProcessLock(self.path)
 
     # -- lifecycle ---------------------------------------------------------
     async def _connect(self) -> aiosqlite.Connection:
@@ -119,6 +121,7 @@ class SqliteStorage(Storage):
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._process_lock.acquire()  # raises DatabaseInUse while another process serves the file
         self._conn = await self._connect()
         await self._migrate()
         # The checkpointer and store manage their own transactions.
@@ -154,6 +157,7 @@ class SqliteStorage(Storage):
             if conn is not None:
                 await conn.close()
         self._conn = self._cp_conn = self._store_conn = None
+        self._process_lock.release()
 
     @property
     def checkpointer(self) -> AsyncSqliteSaver:
