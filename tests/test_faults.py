@@ -6,8 +6,13 @@ instances of its own (stopped and restarted by the test) so other tests are not 
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from pathlib import Path
+
 import httpx
 from conftest import ServerProcess
+from langgraph_sdk import get_client
 
 
 def test_second_process_on_one_sqlite_file_refuses_to_start(tmp_path):
@@ -28,3 +33,107 @@ def test_second_process_on_one_sqlite_file_refuses_to_start(tmp_path):
         assert (tmp_path / "shared.sqlite.lock").read_text() == str(third.proc.pid)
     finally:
         third.stop()
+
+
+def _executions(log: Path) -> list[str]:
+    return log.read_text().split() if log.exists() else []
+
+
+async def _until(predicate, what: str, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def _start_counting_run(client, tmp_path: Path) -> tuple[str, str, Path, Path]:
+    log, gate = tmp_path / "executions.log", tmp_path / "gate"
+    thread = await client.threads.create()
+    run = await client.runs.create(thread["thread_id"], "counting", input={"log": str(log), "gate": str(gate)})
+
+    async def in_gated():
+        return _executions(log) == ["first", "gated"]
+
+    await _until(in_gated, "the run to reach its second step")
+    return thread["thread_id"], run["run_id"], log, gate
+
+
+async def test_crash_recovery_continues_from_the_last_checkpoint(make_server, tmp_path):
+    server = make_server(tmp_path / "srv").start()
+    thread_id, run_id, log, gate = await _start_counting_run(get_client(url=server.url), tmp_path)
+    server.kill()  # kill -9 in the middle of step `gated`
+
+    server.start()
+    try:
+        client = get_client(url=server.url)
+
+        async def retried():
+            return _executions(log).count("gated") == 2
+
+        await _until(retried, "the run to be re-queued and retried")
+        gate.touch()
+        result = await client.runs.join(thread_id, run_id)
+        assert result["visited"] == ["first", "gated", "last"]
+        # `first` had completed before the crash: it is not executed again.
+        assert _executions(log) == ["first", "gated", "gated", "last"]
+        assert (await client.runs.get(thread_id, run_id))["status"] == "success"
+        assert (await client.threads.get(thread_id))["status"] == "idle"
+    finally:
+        server.stop()
+
+
+async def test_crash_recovery_gives_up_after_max_attempts(make_server, tmp_path):
+    server = make_server(tmp_path / "srv", "--max-run-attempts", "2").start()
+    thread_id, run_id, log, _gate = await _start_counting_run(get_client(url=server.url), tmp_path)
+    server.kill()
+    server.start()
+
+    async def retried():
+        return _executions(log).count("gated") == 2
+
+    await _until(retried, "the second attempt")
+    server.kill()  # the second attempt dies too: the limit is reached
+    server.start()
+    try:
+        client = get_client(url=server.url)
+
+        async def errored():
+            return (await client.runs.get(thread_id, run_id))["status"] == "error"
+
+        await _until(errored, "the run to end in error")
+        result = await client.runs.join(thread_id, run_id)
+        assert result["__error__"]["error"] == "WorkerLost"
+        assert "2 times" in result["__error__"]["message"]
+        assert _executions(log) == ["first", "gated", "gated"]  # no third attempt
+        assert (await client.threads.get(thread_id))["status"] == "error"
+        assert await client.threads.search(status="busy") == []
+    finally:
+        server.stop()
+
+
+async def test_sigterm_hands_running_runs_back_to_the_queue(make_server, tmp_path):
+    server = make_server(tmp_path / "srv", "--shutdown-grace-seconds", "1").start()
+    client = get_client(url=server.url)
+    thread_id, run_id, log, gate = await _start_counting_run(client, tmp_path)
+    server.proc.send_signal(signal.SIGTERM)  # the run is in step `gated`: it outlives the grace
+    assert server.proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+    assert "handing 1 running run(s) back to the queue" in server.log()
+
+    successor = make_server(tmp_path / "next", database_uri=server.database_uri).start()
+    try:
+        client = get_client(url=successor.url)
+
+        async def retried():
+            return _executions(log).count("gated") == 2
+
+        await _until(retried, "the run to continue in the next process")
+        assert (await client.threads.get(thread_id))["status"] == "busy"
+        gate.touch()
+        result = await client.runs.join(thread_id, run_id)
+        assert result["visited"] == ["first", "gated", "last"]
+        assert _executions(log) == ["first", "gated", "gated", "last"]
+        run = await client.runs.get(thread_id, run_id)
+        assert run["status"] == "success"
+        assert (await client.threads.get(thread_id))["status"] == "idle"
+    finally:
+        successor.stop()

@@ -38,6 +38,7 @@ def build_app(settings: Settings):
     services = Services.build(
         storage, broker, registry, workers=settings.workers, run_timeout=settings.run_timeout,
         lease_seconds=settings.lease_seconds, webhook_policy=webhook_policy,
+        max_run_attempts=settings.max_run_attempts, shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
     app = create_app(services)
     install_auth(app, load_auth(raw.get("auth"), settings.config_path.resolve().parent))
@@ -59,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--run-timeout", type=float, default=None, help="seconds before a run times out")
     serve.add_argument("--lease-seconds", type=float, default=None,
                        help="seconds before a silent worker's runs count as orphaned (default 30)")
+    serve.add_argument("--max-run-attempts", type=int, default=None,
+                       help="executions a run gets when its worker dies mid-run (default 3)")
+    serve.add_argument("--shutdown-grace-seconds", type=float, default=None,
+                       help="on SIGTERM, seconds running runs may finish before they are re-queued (default 10)")
     serve.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-
-    import uvicorn
 
     from waypoint.graphs import GraphConfigError
 
@@ -71,14 +74,32 @@ def main(argv: list[str] | None = None) -> int:
         config_path=args.config, host=args.host, port=args.port, database_uri=args.database_uri,
         redis_uri=args.redis_uri,
         workers=args.workers, run_timeout=args.run_timeout, lease_seconds=args.lease_seconds,
+        max_run_attempts=args.max_run_attempts, shutdown_grace_seconds=args.shutdown_grace_seconds,
     )
     try:
         app = build_app(settings)
     except (GraphConfigError, ValueError) as exc:
         print(f"waypoint: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, timeout_graceful_shutdown=10)
+    _serve(app, settings, args.log_level)
     return 0
+
+
+def _serve(app, settings: Settings, log_level: str) -> None:
+    """Run uvicorn. A signal to exit also tells the worker pool to stop claiming runs at
+    once: uvicorn first waits (up to the shutdown grace) for open connections to close,
+    which may be the very runs in progress."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            app.state.services.workers.drain()
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=log_level,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
+    )).run()
 
 
 if __name__ == "__main__":

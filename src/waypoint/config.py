@@ -20,6 +20,9 @@ class Settings:
     `workers`: runs executed concurrently by this process. `run_timeout`: seconds before a
     run ends with status `timeout` (None: no limit). `lease_seconds`: how long a run's worker
     may go silent before other workers treat the run as orphaned (heartbeats every third of it).
+    `max_run_attempts`: executions a run gets when its worker dies mid-run (then `error`).
+    `shutdown_grace_seconds`: on SIGTERM, how long running runs may finish before they are
+    handed back to the queue to continue in another (or the next) process.
     """
 
     config_path: Path
@@ -30,6 +33,8 @@ class Settings:
     workers: int = 10
     run_timeout: float | None = None
     lease_seconds: float = 30.0
+    max_run_attempts: int = 3
+    shutdown_grace_seconds: float = 10.0
 
     def resolved_database_uri(self) -> str:
         if self.database_uri:
@@ -50,6 +55,8 @@ class Settings:
             "workers": int(env.get("WAYPOINT_WORKERS", 10)),
             "run_timeout": float(env["WAYPOINT_RUN_TIMEOUT"]) if env.get("WAYPOINT_RUN_TIMEOUT") else None,
             "lease_seconds": float(env.get("WAYPOINT_LEASE_SECONDS", 30)),
+            "max_run_attempts": int(env.get("WAYPOINT_MAX_RUN_ATTEMPTS", 3)),
+            "shutdown_grace_seconds": float(env.get("WAYPOINT_SHUTDOWN_GRACE_SECONDS", 10)),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["config_path"] = Path(values["config_path"])

@@ -48,6 +48,8 @@ class Services:
         run_timeout: float | None = None,
         lease_seconds: float = 30.0,
         webhook_policy: WebhookPolicy | None = None,
+        max_run_attempts: int = 3,
+        shutdown_grace_seconds: float = 10.0,
     ) -> Services:
         assistants = AssistantService(storage, registry)
         threads = ThreadService(storage, registry, broker)
@@ -56,7 +58,8 @@ class Services:
         runs.webhook_policy = webhooks.policy
         executor = RunExecutor(storage, broker, registry, threads, webhooks, run_timeout=run_timeout)
         deadlines = DeadlineSweeper(storage, runs, threads, executor.webhooks)
-        pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds)
+        pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds,
+                          max_attempts=max_run_attempts, shutdown_grace_seconds=shutdown_grace_seconds)
         return cls(
             storage, broker, registry, assistants, threads, runs, StoreService(storage), pool, deadlines,
             ThreadStreamer(storage, broker, threads),

@@ -162,6 +162,10 @@ class _MessagesAccumulator:
         return out
 
 
+#: What `_execute` returns for a run handed back to the queue at shutdown (no output yet).
+HANDED_BACK = object()
+
+
 class RunExecutor:
     """Executes claimed runs end to end; never raises for a graph's own failure."""
 
@@ -181,6 +185,12 @@ class RunExecutor:
         self.threads = threads
         self.webhooks = webhooks
         self.run_timeout = run_timeout
+        self._hand_back = asyncio.Event()
+
+    def hand_back(self) -> None:
+        """Shutdown: stop every executing run at once and put it back in the queue
+        (`pending`, lease released, attempt not counted) for another process to continue."""
+        self._hand_back.set()
 
     async def _publish(self, run_id: str, event: str, data: Any) -> None:
         await self.broker.publish(run_id, event, serde.dumps(data))
@@ -204,20 +214,29 @@ class RunExecutor:
             with contextlib.suppress(Exception):
                 await self._fail(run, error_payload(exc))
         finally:
-            await self.broker.end(run_id, None if output is None else serde.dumps(output))
-            if run["kwargs"].get("temporary"):  # stateless run, on_completion="delete"
-                with contextlib.suppress(NotFound):
-                    await self.storage.delete_thread(thread_id)
+            if output is not HANDED_BACK:  # else the stream goes on in the next execution
+                await self.broker.end(run_id, None if output is None else serde.dumps(output))
+                if run["kwargs"].get("temporary"):  # stateless run, on_completion="delete"
+                    with contextlib.suppress(NotFound):
+                        await self.storage.delete_thread(thread_id)
             self.broker.notify_runs_available()
 
     async def _execute(self, run: dict) -> Any:
         run_id, thread_id, kwargs = run["run_id"], run["thread_id"], run["kwargs"]
-        await self._publish(run_id, "metadata", {"run_id": run_id, "attempt": 1})
+        attempt = run.get("attempt") or 1
+        await self._publish(run_id, "metadata", {"run_id": run_id, "attempt": attempt})
         try:
             assistant = await self.storage.get_assistant(run["assistant_id"])
         except NotFound as exc:
             return await self._fail_before_start(run, exc)
         config = build_config(assistant, run)
+        # A retried run (its worker died, or shutdown handed it back) that already wrote
+        # checkpoints continues from the thread's latest one: no input, no fork point, so
+        # the steps it completed are not executed again.
+        resuming = attempt > 1 and await self.storage.run_wrote_checkpoints(thread_id, run_id)
+        if resuming:
+            for key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
+                config["configurable"].pop(key, None)
         timeout = run_timeout(self.run_timeout, assistant, run)
         async with self.registry.graph(
             assistant["graph_id"], config,
@@ -228,18 +247,24 @@ class RunExecutor:
             error: dict | None = None
             status = "success"
             cancel_action: str | None = None
-            stream = asyncio.create_task(self._stream(graph, run, config, assistant))
+            stream = asyncio.create_task(self._stream(graph, run, config, assistant, resuming=resuming))
             cancel = asyncio.create_task(self.broker.wait_cancel(run_id))
+            hand_back = asyncio.create_task(self._hand_back.wait())
             try:
                 done, _ = await asyncio.wait(
-                    {stream, cancel}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    {stream, cancel, hand_back}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
             finally:
                 cancel.cancel()
+                hand_back.cancel()
             if stream not in done:
                 stream.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await stream
+                if hand_back in done:
+                    await self.storage.requeue_run(run_id, count_attempt=False)
+                    log.info("run %s handed back to the queue at shutdown", run_id)
+                    return HANDED_BACK
                 if cancel in done and not cancel.cancelled():
                     cancel_action = cancel.result()
                     status = "interrupted"
@@ -309,8 +334,9 @@ class RunExecutor:
         await self.storage.rollback_run(run["thread_id"], run["run_id"])
         await self.threads.refresh(run["thread_id"], graph)
 
-    async def _stream(self, graph: Any, run: dict, config: dict, assistant: dict) -> None:
-        """Drive the graph and publish each chunk the client asked for."""
+    async def _stream(self, graph: Any, run: dict, config: dict, assistant: dict, *, resuming: bool = False) -> None:
+        """Drive the graph and publish each chunk the client asked for; `resuming` continues
+        from the thread's latest checkpoint instead of feeding the run's input again."""
         run_id, kwargs = run["run_id"], run["kwargs"]
         requested = set(kwargs.get("stream_mode") or ["values"])
         subgraphs = bool(kwargs.get("subgraphs"))
@@ -328,7 +354,7 @@ class RunExecutor:
             options["context"] = context
         if kwargs.get("durability"):
             options["durability"] = kwargs["durability"]
-        graph_input = _graph_input(kwargs)
+        graph_input = None if resuming else _graph_input(kwargs)
         accumulator = _MessagesAccumulator()
         known: dict[str, dict] = {}  # interrupt id -> its API dict, for this run
 

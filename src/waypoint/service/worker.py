@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 
 from waypoint.clock import seconds_until
@@ -31,6 +32,8 @@ class WorkerPool:
         *,
         size: int = 10,
         lease_seconds: float = 30.0,
+        max_attempts: int = 3,
+        shutdown_grace_seconds: float = 10.0,
     ):
         self.storage = storage
         self.broker = broker
@@ -40,7 +43,12 @@ class WorkerPool:
         #: Seconds a claimed run stays leased without a heartbeat; heartbeats (lease renewals
         #: and sweeps for orphaned runs) come every third of it.
         self.lease_seconds = lease_seconds
+        #: Executions a run gets when its worker dies mid-run (crash recovery), the first included.
+        self.max_attempts = max_attempts
+        #: Seconds running runs get to finish after shutdown begins before they are handed back.
+        self.shutdown_grace_seconds = shutdown_grace_seconds
         self.worker_id = str(uuid.uuid4())
+        self._draining_since: float | None = None
         self._active: dict[str, asyncio.Task] = {}
         self._tasks: list[asyncio.Task] = []
 
@@ -53,38 +61,62 @@ class WorkerPool:
             asyncio.create_task(self._heartbeat(), name="waypoint-heartbeat"),
         ]
 
-    async def stop(self, grace_seconds: float = 5.0) -> None:
-        """Stop picking runs; cancel active runs (`interrupted`) and wait up to `grace_seconds`."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+    def drain(self) -> None:
+        """Stop claiming runs (shutdown began); the grace period starts now. Safe to call
+        from a signal handler: it only sets a flag the claim loop reads."""
+        if self._draining_since is None:
+            self._draining_since = time.monotonic()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop claiming, give running runs what is left of the grace
+        period, then hand the rest back to the queue (`pending`, lease released) so another
+        or the next process continues them from their last checkpoint."""
+        self.drain()
+        loop, heartbeat = self._tasks or (None, None)
+        if loop is not None:
+            loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for run_id in list(self._active):
-            await self.broker.cancel(run_id, "interrupt")
+                await loop
+        remaining = self._draining_since + self.shutdown_grace_seconds - time.monotonic()
+        if self._active and remaining > 0:  # heartbeats keep their leases meanwhile
+            await asyncio.wait(list(self._active.values()), timeout=remaining)
         if self._active:
-            await asyncio.wait(list(self._active.values()), timeout=grace_seconds)
+            log.warning("shutdown: handing %d running run(s) back to the queue", len(self._active))
+            self.executor.hand_back()
+            await asyncio.wait(list(self._active.values()), timeout=10)
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
 
     async def recover_orphans(self, *, at_startup: bool = False) -> None:
-        """Runs whose worker died: re-queued if they had not written a checkpoint yet (no
-        step started), else ended `error`; either way their thread is not left `busy`."""
+        """Runs whose worker died are re-queued; the next execution continues from the run's
+        last checkpoint (steps it completed are not executed again). A run whose worker died
+        `max_attempts` times ends `error` instead, so a run that kills its process cannot
+        loop forever. Either way its thread is not left `busy`. (The official server retries
+        runs of a lost worker the same way, with a bounded number of attempts.)"""
         for run in await self.storage.orphaned_runs(at_startup=at_startup):
             if run["run_id"] in self._active:
                 continue  # ours and alive (its lease renewal was late)
             try:
-                if not await self.storage.run_wrote_checkpoints(run["thread_id"], run["run_id"]):
+                attempt = run.get("attempt") or 1
+                if attempt < self.max_attempts:
                     if await self.storage.requeue_run(run["run_id"]):
-                        log.warning("re-queued run %s: its worker died before it started a step", run["run_id"])
+                        log.warning("re-queued run %s: its worker died during attempt %d", run["run_id"], attempt)
                         self.broker.notify_runs_available()
                     continue
-                error = {"error": "WorkerLost", "message": "The worker executing this run stopped before it finished"}
+                error = {
+                    "error": "WorkerLost",
+                    "message": f"The worker executing this run stopped before it finished, {attempt} times"
+                               f" (the limit is {self.max_attempts} attempts, --max-run-attempts)",
+                }
                 thread_state = await self.threads.derive_state(run["thread_id"], error=error)
                 await self.storage.finish_run(
                     run["run_id"], status="error", output={"__error__": error}, error=error,
                     thread_state=thread_state,
                 )
                 await self.broker.end(run["run_id"])
-                log.warning("run %s ended with error: its worker died mid-run", run["run_id"])
+                log.warning("run %s ended with error: its worker died %d times", run["run_id"], attempt)
             except Exception:
                 log.exception("could not recover orphaned run %s", run["run_id"])
 
@@ -100,7 +132,7 @@ class WorkerPool:
     async def _loop(self) -> None:
         while True:
             try:
-                while len(self._active) < self.size:
+                while len(self._active) < self.size and self._draining_since is None:
                     run = await self.storage.claim_next_run(self.worker_id, self.lease_seconds)
                     if run is None:
                         break

@@ -261,7 +261,7 @@ class Storage(abc.ABC):
     async def claim_next_run(self, worker_id: str, lease_seconds: float) -> Record | None:
         """Atomically take the oldest available `pending` run whose thread has no `running`
         run, mark it `running` for `worker_id` with a lease of `lease_seconds`, set its
-        `started_at`, and return it; None when there is none."""
+        `started_at`, raise its `attempt` by one, and return it; None when there is none."""
 
     @abc.abstractmethod
     async def renew_leases(self, worker_id: str, run_ids: Sequence[str], lease_seconds: float) -> None:
@@ -273,8 +273,12 @@ class Storage(abc.ABC):
         a single-process deployment (SQLite) every `running` run."""
 
     @abc.abstractmethod
-    async def requeue_run(self, run_id: str) -> bool:
-        """Put a `running` run back to `pending` (no worker, no lease). False if it was not running."""
+    async def requeue_run(self, run_id: str, *, count_attempt: bool = True) -> bool:
+        """Put a `running` run back to `pending` (no worker, no lease). False if it was not running.
+
+        The run's `attempt` (raised by each `claim_next_run`) is kept, so the next claim
+        counts one more attempt; `count_attempt=False` (a graceful hand-back, not a failure)
+        takes this claim back instead."""
 
     @abc.abstractmethod
     async def run_wrote_checkpoints(self, thread_id: str, run_id: str) -> bool:

@@ -489,7 +489,7 @@ class PostgresStorage(Storage):
                     continue
                 claimed = await (await conn.execute(
                     "UPDATE runs SET status = 'running', worker_id = %s, updated_at = %s,"
-                    " started_at = %s, lease_expires_at = %s WHERE run_id = %s RETURNING *",
+                    " started_at = %s, lease_expires_at = %s, attempt = attempt + 1 WHERE run_id = %s RETURNING *",
                     (worker_id, now, now, now_iso(lease_seconds), cand["run_id"]),
                 )).fetchone()
                 return _record(claimed)
@@ -510,11 +510,11 @@ class PostgresStorage(Storage):
         )
         return [_record(r) for r in rows]
 
-    async def requeue_run(self, run_id: str) -> bool:
+    async def requeue_run(self, run_id: str, *, count_attempt: bool = True) -> bool:
         return bool(await self._execute(
             "UPDATE runs SET status = 'pending', worker_id = NULL, lease_expires_at = NULL,"
-            " started_at = NULL, updated_at = %s WHERE run_id = %s AND status = 'running'",
-            (now_iso(), run_id),
+            " started_at = NULL, updated_at = %s, attempt = attempt - %s WHERE run_id = %s AND status = 'running'",
+            (now_iso(), 0 if count_attempt else 1, run_id),
         ))
 
     async def run_wrote_checkpoints(self, thread_id: str, run_id: str) -> bool:

@@ -550,7 +550,7 @@ class SqliteStorage(Storage):
                 return None
             claimed = await db.execute_fetchall(
                 "UPDATE runs SET status = 'running', worker_id = ?, updated_at = ?, started_at = ?,"
-                " lease_expires_at = ? WHERE run_id = ? RETURNING *",
+                " lease_expires_at = ?, attempt = attempt + 1 WHERE run_id = ? RETURNING *",
                 (worker_id, now, now, now_iso(lease_seconds), row[0]),
             )
         return _decode(claimed[0], _RUN_JSON)
@@ -574,12 +574,12 @@ class SqliteStorage(Storage):
             )
         return [_decode(r, _RUN_JSON) for r in rows]
 
-    async def requeue_run(self, run_id: str) -> bool:
+    async def requeue_run(self, run_id: str, *, count_attempt: bool = True) -> bool:
         async with self._tx() as db:
             cur = await db.execute(
                 "UPDATE runs SET status = 'pending', worker_id = NULL, lease_expires_at = NULL,"
-                " started_at = NULL, updated_at = ? WHERE run_id = ? AND status = 'running'",
-                (now_iso(), run_id),
+                " started_at = NULL, updated_at = ?, attempt = attempt - ? WHERE run_id = ? AND status = 'running'",
+                (now_iso(), 0 if count_attempt else 1, run_id),
             )
             return cur.rowcount > 0
 
