@@ -57,12 +57,22 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", "waypoint", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.resume()
+        return self
+
+    def halt(self) -> None:
+        """Stop the server (an outage: every connection is cut), keeping its data for
+        `resume()`. A fast, not immediate, stop: with `synchronous_commit=off` an immediate
+        one would lose the last commits, which no real outage of a durable server does."""
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the (initialized, halted) server on its port."""
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
             " -c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
         )
         self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
-        return self
 
     def create_database(self) -> str:
         """A new empty database; returns its URI."""
@@ -112,6 +122,11 @@ class RedisServer:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc:
+        if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+    def halt(self) -> None:
+        """Kill the server (an outage); `start()` brings it back on the same port."""
+        self.proc.kill()
+        self.proc.wait(10)

@@ -7,12 +7,17 @@ instances of its own (stopped and restarted by the test) so other tests are not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import time
 from pathlib import Path
 
 import httpx
-from conftest import ServerProcess
+import pytest
+from conftest import BACKENDS, ServerProcess
 from langgraph_sdk import get_client
+
+postgres_only = pytest.mark.skipif("postgres" not in BACKENDS, reason="WAYPOINT_TEST_BACKENDS excludes postgres")
 
 
 def test_second_process_on_one_sqlite_file_refuses_to_start(tmp_path):
@@ -137,3 +142,63 @@ async def test_sigterm_hands_running_runs_back_to_the_queue(make_server, tmp_pat
         assert (await client.threads.get(thread_id))["status"] == "idle"
     finally:
         successor.stop()
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test alone (the test stops and restarts it)."""
+    from services import PostgresServer
+
+    pg = PostgresServer().start()
+    yield pg
+    with contextlib.suppress(RuntimeError):  # already halted if the test failed mid-outage
+        pg.stop()
+
+
+@pytest.fixture
+def own_redis():
+    """A Redis server of this test alone (the test stops and restarts it)."""
+    from services import RedisServer
+
+    r = RedisServer().start()
+    yield r
+    r.stop()
+
+
+def _until_sync(predicate, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
+
+
+@postgres_only
+async def test_postgres_down_answers_503_and_recovers(own_postgres, tmp_path):
+    server = ServerProcess(tmp_path, database_uri=own_postgres.create_database()).start()
+    try:
+        client = get_client(url=server.url)
+        thread = await client.threads.create(metadata={"case": "pg-down"})
+        own_postgres.halt()
+
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            ok = http.get("/ok")
+            assert ok.status_code == 503
+            assert "PostgreSQL" in ok.json()["detail"]
+            for response in (
+                http.get(f"/threads/{thread['thread_id']}"),
+                http.post("/threads", json={}),
+                http.post("/threads/search", json={}),
+            ):
+                assert response.status_code == 503, response.text
+                assert response.headers["content-type"] == "application/json"
+                assert "PostgreSQL is unavailable" in response.json()["detail"]
+
+            own_postgres.resume()
+            _until_sync(lambda: http.get("/ok").status_code == 200, "/ok to recover")
+            again = http.get(f"/threads/{thread['thread_id']}")
+            assert again.json()["metadata"] == {"case": "pg-down"}, again.text
+        result = await client.runs.wait(thread["thread_id"], "chain", input={"input": "after the outage"})
+        assert result["visited"] == ["node_a", "node_b", "node_c"]
+    finally:
+        server.stop()

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse as PlainJSONResponse
 
 from waypoint import __version__
-from waypoint.api import assistants, inbox, runs, store, threads
+from waypoint.api import assistants, inbox, runs, store, threads, unavailable
 from waypoint.api.deps import JSONResponse
 from waypoint.service import Services
 from waypoint.service.errors import BadRequest, Conflict, Invalid
@@ -55,6 +55,8 @@ def create_app(services: Services) -> FastAPI:
 
         app.add_exception_handler(exc_type, handler)
 
+    unavailable.register(app)
+
     @app.exception_handler(RequestValidationError)
     async def validation_handler(request: Request, exc: RequestValidationError):
         return PlainJSONResponse(
@@ -67,6 +69,13 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/ok", tags=["system"])
     async def ok():
+        """`{"ok": true}`, or `503` JSON naming the dependency (database, Redis) that does not answer."""
+        try:
+            await services.check_health()
+        except Exception as exc:
+            if (response := unavailable.response_for(exc)) is None:
+                response = PlainJSONResponse({"detail": f"Unhealthy: {exc}"}, status_code=503)
+            return response
         return {"ok": True}
 
     @app.get("/info", tags=["system"])

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from waypoint.graphs import GraphRegistry
@@ -78,6 +79,15 @@ class Services:
             await self.broker.close()
             await self.storage.close()
             raise
+
+    async def check_health(self, timeout: float = 2.0) -> None:
+        """Raise unless storage and the broker each answer a round trip within `timeout`
+        seconds (the `/ok` check): the driver's error, or `TimeoutError` naming the dependency."""
+        for name, probe in (("database", self.storage.ping), ("broker (Redis)", self.broker.ping)):
+            try:
+                await asyncio.wait_for(probe(), timeout)
+            except TimeoutError:
+                raise TimeoutError(f"The {name} did not answer within {timeout} s") from None
 
     async def stop(self) -> None:
         await self.deadlines.stop()

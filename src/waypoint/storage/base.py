@@ -80,6 +80,11 @@ class Storage(abc.ABC):
     async def close(self) -> None:
         """Release connections."""
 
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """A cheap round trip to the database (`SELECT 1`); raises the driver's error when it
+        is unreachable. The `/ok` health check calls it with a short timeout."""
+
     @property
     @abc.abstractmethod
     def checkpointer(self) -> BaseCheckpointSaver:

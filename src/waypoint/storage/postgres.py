@@ -72,6 +72,10 @@ def _any(column: str, values: Sequence[str]) -> tuple[list[str], list[Any]]:
 DIALECT = Dialect(ph="%s", ilike="ILIKE", json_filter=_containment, in_list=_any)
 
 
+#: Seconds a call waits for a database connection before failing with `PoolTimeout` (a 503).
+POOL_TIMEOUT_SECONDS = 10.0
+
+
 class PostgresStorage(Storage):
     """Storage in the PostgreSQL database at `uri` (`postgresql://…`)."""
 
@@ -89,6 +93,10 @@ class PostgresStorage(Storage):
             min_size=2,
             max_size=self.pool_size,
             open=False,
+            # Checked on checkout: connections broken while PostgreSQL was down are replaced
+            # instead of failing the request (the pool recovers by itself).
+            check=AsyncConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT_SECONDS,
             # What langgraph-checkpoint-postgres requires of its connections.
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         )
@@ -129,6 +137,10 @@ class PostgresStorage(Storage):
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    async def ping(self) -> None:
+        async with self._pool.connection(timeout=1.0) as conn:  # PoolTimeout when down
+            await conn.execute("SELECT 1")
 
     @property
     def checkpointer(self) -> AsyncPostgresSaver:

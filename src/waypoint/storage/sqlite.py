@@ -159,6 +159,9 @@ class SqliteStorage(Storage):
         self._conn = self._cp_conn = self._store_conn = None
         self._process_lock.release()
 
+    async def ping(self) -> None:
+        await self._fetchone("SELECT 1")
+
     @property
     def checkpointer(self) -> AsyncSqliteSaver:
         assert self._checkpointer is not None, "storage is not open"

@@ -30,6 +30,10 @@ class Broker(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Disconnect."""
 
+    async def ping(self) -> None:  # noqa: B027 - optional hook
+        """A cheap round trip to the broker's server (none for the in-process broker); raises
+        the client's error when it is unreachable."""
+
     @abc.abstractmethod
     async def publish(self, run_id: str, event: str, data: bytes) -> None:
         """Append an event to the run's stream."""

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 _END = "__end__"
 CANCEL_CHANNEL = "waypoint:cancel"
 WAKE_CHANNEL = "waypoint:wake"
+#: Seconds of idleness after which a pooled connection is health-checked before use.
+HEALTH_CHECK_SECONDS = 2
 #: Milliseconds a subscriber blocks on XREAD before re-checking `is_finished`.
 BLOCK_MS = 500
 
@@ -56,12 +58,19 @@ class RedisBroker(Broker):
         self._wake = asyncio.Event()
 
     async def open(self) -> None:
-        pool = aioredis.BlockingConnectionPool.from_url(self.uri, max_connections=self.max_connections, timeout=None)
+        pool = aioredis.BlockingConnectionPool.from_url(self.uri, max_connections=self.max_connections, timeout=None,
+            # PING a connection idle this many seconds before using it: connections broken
+            # while Redis was down are replaced instead of failing the first calls after.
+            health_check_interval=HEALTH_CHECK_SECONDS,
+        )
         self._redis = aioredis.Redis(connection_pool=pool)
         await self._redis.ping()
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(CANCEL_CHANNEL, WAKE_CHANNEL)
         self._listener = asyncio.create_task(self._listen(pubsub), name="waypoint-redis-listener")
+
+    async def ping(self) -> None:
+        await self._redis.ping()
 
     async def close(self) -> None:
         if self._listener is not None:
