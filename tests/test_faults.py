@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -200,5 +202,62 @@ async def test_postgres_down_answers_503_and_recovers(own_postgres, tmp_path):
             assert again.json()["metadata"] == {"case": "pg-down"}, again.text
         result = await client.runs.wait(thread["thread_id"], "chain", input={"input": "after the outage"})
         assert result["visited"] == ["node_a", "node_b", "node_c"]
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 8 MB filesystem (tmpfs) the test can fill; skipped where mounting is not allowed."""
+    mountpoint = tmp_path / "disk"
+    mountpoint.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mountpoint)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {result.stderr.strip()}")
+    yield mountpoint
+    subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Fill `disk` to the last byte with a file; returns it (delete it to free the space)."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (1 << 20, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return filler
+
+
+async def test_disk_full_answers_507_and_leaves_no_thread_busy(small_disk, tmp_path):
+    server = ServerProcess(tmp_path / "srv", database_uri=f"sqlite:///{small_disk / 'waypoint.sqlite'}").start()
+    try:
+        client = get_client(url=server.url)
+        thread = await client.threads.create()
+        thread_id, run_id, log, gate = await _start_counting_run(client, tmp_path)
+        filler = _fill(small_disk)
+        big = "x" * 1_000_000
+
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            created = http.post("/threads", json={"metadata": {"big": big}})
+            assert created.status_code == 507, created.text
+            assert "database or disk is full" in created.json()["detail"]
+            refused = http.post(f"/threads/{thread['thread_id']}/runs",
+                                json={"assistant_id": "chain", "input": {"input": big}})
+            assert refused.status_code == 507, refused.text
+            assert http.get(f"/threads/{thread['thread_id']}").json()["status"] == "idle"
+            gate.touch()  # the running run's next checkpoint cannot be written
+            _until_sync(lambda: server.log().count("database or disk is full") > 2, "the run to hit the full disk")
+            assert (await client.threads.get(thread_id))["status"] == "busy"  # its run is not over
+            filler.unlink()  # space comes back: the run is retried from its last checkpoint
+            result = await client.runs.join(thread_id, run_id)
+        assert result["visited"] == ["first", "gated", "last"]
+        assert (await client.runs.get(thread_id, run_id))["status"] == "success"
+        assert await client.threads.search(status="busy") == []
+        assert (await client.runs.wait(thread["thread_id"], "chain", input={"input": "ok"}))["visited"]
     finally:
         server.stop()

@@ -1,70 +1,17 @@
-"""A failing dependency (database, Redis, disk) answers `503`/`507` JSON, never a 500.
+"""HTTP answers for a failing dependency: `503`/`507` JSON with `Retry-After`, never a 500.
 
-`unavailable(exc)` is the one place that decides whether an exception means "a dependency
-is unavailable", walking the exception chain (`__cause__`, `__context__`, exception groups
-and SQLAlchemy's `.orig`): psycopg `OperationalError` and pool timeouts, redis-py connection
-errors and timeouts, SQLite "disk I/O error"/"unable to open" (503) and "database or disk
-is full" or `ENOSPC` (507 Insufficient Storage, RFC 4918 §11.5).
+Which exceptions count is decided in one place, `waypoint.service.dependencies`.
 """
 
 from __future__ import annotations
 
-import errno
-import sqlite3
-from collections.abc import Iterator
-
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-import psycopg
-import psycopg_pool
-import redis.exceptions
+from waypoint.service.dependencies import ROOT_TYPES, unavailable
 
 #: Seconds a client is told to wait before retrying (`Retry-After`).
 RETRY_AFTER_SECONDS = 5
-
-_SQLITE_UNAVAILABLE = ("disk i/o error", "unable to open database", "database is locked")
-_SQLITE_FULL = "database or disk is full"
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        stack += [e.__cause__, e.__context__, getattr(e, "orig", None)]
-        stack += list(getattr(e, "exceptions", None) or ())
-
-
-def _classify(e: BaseException) -> tuple[int, str] | None:
-    if isinstance(e, psycopg_pool.PoolTimeout):
-        return 503, f"PostgreSQL is unavailable: no database connection could be made ({e})"
-    if isinstance(e, psycopg.OperationalError):
-        return 503, f"PostgreSQL is unavailable: {str(e).strip() or type(e).__name__}"
-    if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-        return 503, f"Redis is unavailable: {str(e).strip() or type(e).__name__}"
-    if isinstance(e, sqlite3.Error):
-        text = str(e).lower()
-        if _SQLITE_FULL in text:
-            return 507, f"The SQLite database cannot grow: {e} (free disk space on its volume)"
-        if any(marker in text for marker in _SQLITE_UNAVAILABLE):
-            return 503, f"The SQLite database is unavailable: {e}"
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return 507, f"No space left for the database: {e}"
-    return None
-
-
-def unavailable(exc: BaseException) -> tuple[int, str] | None:
-    """`(status, message)` if `exc` (or any exception in its chain) says a dependency is
-    unavailable: 503, or 507 for a full disk; None for anything else."""
-    for e in _chain(exc):
-        if (verdict := _classify(e)) is not None:
-            return verdict
-    return None
 
 
 def response_for(exc: BaseException) -> JSONResponse | None:
@@ -75,13 +22,6 @@ def response_for(exc: BaseException) -> JSONResponse | None:
         return None
     status, message = verdict
     return JSONResponse({"detail": message}, status_code=status, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-
-
-#: Top-level exception types a dependency failure surfaces as; anything else reaches the
-#: app's catch-all handler, which may call `response_for` to walk its chain.
-ROOT_TYPES: tuple[type[BaseException], ...] = (
-    psycopg.Error, psycopg_pool.PoolTimeout, redis.exceptions.RedisError, sqlite3.Error, OSError,
-)
 
 
 def register(app: FastAPI) -> None:

@@ -24,6 +24,7 @@ from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
 from waypoint.service.auth import graph_user
 from waypoint.service.decisions import deadline_settings, default_for
+from waypoint.service.dependencies import unavailable
 from waypoint.service.records import public_run
 from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict, pending_interrupts
 from waypoint.service.threads import ThreadService, thread_config
@@ -162,8 +163,9 @@ class _MessagesAccumulator:
         return out
 
 
-#: What `_execute` returns for a run handed back to the queue at shutdown (no output yet).
-HANDED_BACK = object()
+#: What `_execute` returns for a run put back in the queue (shutdown, a dependency down):
+#: the run is not over, its stream goes on in its next execution.
+NOT_FINISHED = object()
 
 
 class RunExecutor:
@@ -200,7 +202,8 @@ class RunExecutor:
 
         Terminal statuses: `success` (also when it stops at an interrupt or breakpoint),
         `error`, `timeout`, `interrupted` (cancelled with action `interrupt`); a run
-        cancelled with action `rollback` is deleted with the checkpoints it wrote.
+        cancelled with action `rollback` is deleted with the checkpoints it wrote. A run
+        that a failing dependency or shutdown stops is not ended: it goes back to the queue.
         """
         run_id, thread_id = run["run_id"], run["thread_id"]
         output: Any = None
@@ -208,13 +211,17 @@ class RunExecutor:
             output = await self._execute(run)
         except NotFound:
             log.info("run %s ended after its thread was deleted", run_id)
-        except Exception as exc:  # a bug of ours: never leave the run or thread hanging
-            log.exception("run %s failed outside the graph", run_id)
-            output = {"__error__": error_payload(exc)}
-            with contextlib.suppress(Exception):
-                await self._fail(run, error_payload(exc))
+        except Exception as exc:
+            if unavailable(exc) is not None:  # the run is not over: it continues later
+                output = NOT_FINISHED
+                await self._put_back(run, exc)
+            else:  # a bug of ours: never leave the run or thread hanging
+                log.exception("run %s failed outside the graph", run_id)
+                output = {"__error__": error_payload(exc)}
+                with contextlib.suppress(Exception):
+                    await self._fail(run, error_payload(exc))
         finally:
-            if output is not HANDED_BACK:  # else the stream goes on in the next execution
+            if output is not NOT_FINISHED:
                 await self.broker.end(run_id, None if output is None else serde.dumps(output))
                 if run["kwargs"].get("temporary"):  # stateless run, on_completion="delete"
                     with contextlib.suppress(NotFound):
@@ -264,7 +271,7 @@ class RunExecutor:
                 if hand_back in done:
                     await self.storage.requeue_run(run_id, count_attempt=False)
                     log.info("run %s handed back to the queue at shutdown", run_id)
-                    return HANDED_BACK
+                    return NOT_FINISHED
                 if cancel in done and not cancel.cancelled():
                     cancel_action = cancel.result()
                     status = "interrupted"
@@ -273,6 +280,8 @@ class RunExecutor:
                     error = {"error": "TimeoutError", "message": f"Run exceeded its timeout of {timeout} seconds"}
                     await self._publish(run_id, "error", error)
             elif (exc := stream.exception()) is not None:
+                if unavailable(exc) is not None:
+                    raise exc  # not the graph's fault: the run is put back (execute)
                 status = "error"
                 error = error_payload(exc)
                 await self._publish(run_id, "error", error)
@@ -293,6 +302,17 @@ class RunExecutor:
             if kwargs.get("webhook"):
                 self.webhooks.send(kwargs["webhook"], webhook_payload(finished, thread_state["values"], pending))
             return output
+
+    async def _put_back(self, run: dict, exc: Exception) -> None:
+        """A dependency (database, Redis, disk) failed under the run: back to the queue,
+        not counted as an attempt, to continue from its last checkpoint once the dependency
+        answers (the worker pool does not claim runs while the broker is down). If even
+        that write fails, the run's lease expires and crash recovery re-queues it."""
+        log.warning("run %s stopped: %s; it goes back to the queue", run["run_id"], exc)
+        try:
+            await self.storage.requeue_run(run["run_id"], count_attempt=False)
+        except Exception as again:
+            log.warning("run %s stays with its expiring lease (%s)", run["run_id"], again)
 
     async def _fail_before_start(self, run: dict, exc: Exception) -> dict:
         error = error_payload(exc)
