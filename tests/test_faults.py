@@ -261,3 +261,63 @@ async def test_disk_full_answers_507_and_leaves_no_thread_busy(small_disk, tmp_p
         assert (await client.runs.wait(thread["thread_id"], "chain", input={"input": "ok"}))["visited"]
     finally:
         server.stop()
+
+
+@postgres_only
+async def test_redis_down_keeps_runs_queued_and_recovers(postgres, own_redis, tmp_path):
+    server = ServerProcess(tmp_path / "srv", database_uri=postgres.create_database(), redis_uri=own_redis.uri).start()
+    try:
+        client = get_client(url=server.url)
+        log, gate = tmp_path / "executions.log", tmp_path / "gate"
+        streamed = await client.threads.create()
+        events: list = []
+
+        async def follow():
+            async for part in client.runs.stream(
+                streamed["thread_id"], "counting", input={"log": str(log), "gate": str(gate)}, stream_mode="updates"
+            ):
+                events.append(part)
+
+        follower = asyncio.create_task(follow())
+
+        async def in_gated():
+            return _executions(log) == ["first", "gated"]
+
+        await _until(in_gated, "the streamed run to reach its second step")
+        own_redis.halt()
+
+        await asyncio.wait_for(follower, 60)  # the open stream ends, with an `error` event
+        assert events[-1].event == "error"
+        assert "Redis is unavailable" in events[-1].data["message"]
+
+        queued = await client.threads.create()
+        waited = await client.threads.create()
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            ok = http.get("/ok")
+            assert ok.status_code == 503 and "Redis" in ok.json()["detail"]
+            # A run created meanwhile is queued in PostgreSQL...
+            run = http.post(f"/threads/{queued['thread_id']}/runs", json={"assistant_id": "chain", "input": {"input": "q"}})
+            assert run.status_code == 200, run.text
+            # ...and a wait cannot follow it: 503 JSON.
+            wait = http.post(f"/threads/{waited['thread_id']}/runs/wait", json={"assistant_id": "chain", "input": {"input": "w"}})
+            assert wait.status_code == 503, wait.text
+            assert "Redis is unavailable" in wait.json()["detail"]
+            assert http.get(f"/threads/{queued['thread_id']}/runs/{run.json()['run_id']}").json()["status"] == "pending"
+
+            own_redis.start()  # Redis is back (same port, empty)
+            _until_sync(lambda: http.get("/ok").status_code == 200, "/ok to recover")
+        # The first run after recovery succeeds.
+        fresh = await client.threads.create()
+        assert (await client.runs.wait(fresh["thread_id"], "chain", input={"input": "after"}))["visited"]
+        # Runs created during the outage ran; none ended `error`.
+        for thread in (queued, waited):
+            [only] = await client.runs.list(thread["thread_id"])
+            assert (await client.runs.join(thread["thread_id"], only["run_id"]))["visited"] == ["node_a", "node_b", "node_c"]
+            assert (await client.runs.get(thread["thread_id"], only["run_id"]))["status"] == "success"
+        gate.touch()
+        [streamed_run] = await client.runs.list(streamed["thread_id"])
+        assert (await client.runs.join(streamed["thread_id"], streamed_run["run_id"]))["visited"] == ["first", "gated", "last"]
+        assert (await client.runs.get(streamed["thread_id"], streamed_run["run_id"]))["status"] == "success"
+        assert await client.threads.search(status="busy") == []
+    finally:
+        server.stop()

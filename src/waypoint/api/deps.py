@@ -13,6 +13,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from waypoint import serde
 from waypoint.service import Services
+from waypoint.service.dependencies import RETRY_AFTER_SECONDS, unavailable
 from waypoint.streams import StreamEvent
 
 #: Seconds between whitespace heartbeats of a `wait`/`join` response (leading whitespace
@@ -66,11 +67,37 @@ def sse_response(
                 if keep(ev.event):
                     yield ServerSentEvent(data=ev.data.decode(), event=ev.event, id=ev.id)
             finished = True
+        except Exception as exc:
+            if (verdict := unavailable(exc)) is None:
+                raise
+            # The stream's broker (or database) went away: say so instead of cutting the body.
+            finished = True
+            yield ServerSentEvent(data=serde.dumps_str(_unavailable_error(verdict[1])), event="error")
         finally:
             if not finished and on_disconnect is not None:
                 asyncio.get_running_loop().create_task(on_disconnect())
 
     return EventSourceResponse(body(), headers=headers, ping=15)
+
+
+def _unavailable_error(message: str) -> dict[str, str]:
+    return {"error": "ServiceUnavailable", "message": message}
+
+
+class _StartOnFirstChunk(StreamingResponse):
+    """A streaming response whose status line waits for the first body chunk, so the body
+    may still change `status_code` (and headers) until it yields."""
+
+    async def stream_response(self, send) -> None:
+        started = False
+        async for chunk in self.body_iterator:
+            if not started:
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                started = True
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if not started:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def json_when_ready(
@@ -79,17 +106,34 @@ def json_when_ready(
     headers: dict[str, str] | None = None,
     on_disconnect: Callable[[], Awaitable[None]] | None = None,
 ) -> StreamingResponse:
-    """A JSON response whose body is `await result()`, preceded by whitespace heartbeats."""
+    """A JSON response whose body is `await result()`, preceded by whitespace heartbeats.
+
+    A failing dependency (Redis, the database) answers `503` JSON `{"detail"}` while no
+    heartbeat was sent; after one (the status line is out), the body is
+    `{"__error__": {"error": "ServiceUnavailable", "message"}}`, as for a failed run."""
+    response: _StartOnFirstChunk
 
     async def body() -> AsyncIterator[bytes]:
         task = asyncio.ensure_future(result())
+        started = False
         try:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
                 if done:
                     break
+                started = True
                 yield b"\n"
-            yield serde.dumps(task.result())
+            try:
+                yield serde.dumps(task.result())
+            except Exception as exc:
+                if (verdict := unavailable(exc)) is None:
+                    raise
+                if started:
+                    yield serde.dumps({"__error__": _unavailable_error(verdict[1])})
+                else:
+                    response.status_code = verdict[0]
+                    response.raw_headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+                    yield serde.dumps({"detail": verdict[1]})
         finally:
             if not task.done():
                 task.cancel()
@@ -98,4 +142,5 @@ def json_when_ready(
                 if on_disconnect is not None:
                     asyncio.get_running_loop().create_task(on_disconnect())
 
-    return StreamingResponse(body(), media_type="application/json", headers=headers)
+    response = _StartOnFirstChunk(body(), media_type="application/json", headers=headers)
+    return response

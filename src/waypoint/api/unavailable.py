@@ -8,10 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from waypoint.service.dependencies import ROOT_TYPES, unavailable
-
-#: Seconds a client is told to wait before retrying (`Retry-After`).
-RETRY_AFTER_SECONDS = 5
+from waypoint.service.dependencies import RETRY_AFTER_SECONDS, ROOT_TYPES, unavailable
 
 
 def response_for(exc: BaseException) -> JSONResponse | None:

@@ -18,6 +18,9 @@ import psycopg
 import psycopg_pool
 import redis.exceptions
 
+#: Seconds a client is told to wait before retrying (`Retry-After`).
+RETRY_AFTER_SECONDS = 5
+
 _SQLITE_UNAVAILABLE = ("disk i/o error", "unable to open database", "database is locked")
 _SQLITE_FULL = "database or disk is full"
 

@@ -49,6 +49,7 @@ class WorkerPool:
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.worker_id = str(uuid.uuid4())
         self._draining_since: float | None = None
+        self._broker_down = False
         self._active: dict[str, asyncio.Task] = {}
         self._tasks: list[asyncio.Task] = []
 
@@ -129,9 +130,27 @@ class WorkerPool:
             except Exception:
                 log.exception("heartbeat failed; retrying")
 
+    async def _broker_answers(self) -> bool:
+        """Whether the broker answers a ping. While it does not (Redis down), runs are not
+        claimed: they would fail to publish their stream, so they wait in the queue."""
+        try:
+            await asyncio.wait_for(self.broker.ping(), POLL_SECONDS)
+        except Exception as exc:
+            if not self._broker_down:
+                log.warning("broker unreachable (%s): runs stay queued until it answers", exc or type(exc).__name__)
+            self._broker_down = True
+            return False
+        if self._broker_down:
+            log.warning("broker reachable again: claiming runs")
+        self._broker_down = False
+        return True
+
     async def _loop(self) -> None:
         while True:
             try:
+                if not await self._broker_answers():
+                    await asyncio.sleep(POLL_SECONDS)
+                    continue
                 while len(self._active) < self.size and self._draining_since is None:
                     run = await self.storage.claim_next_run(self.worker_id, self.lease_seconds)
                     if run is None:
