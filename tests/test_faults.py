@@ -18,6 +18,7 @@ import httpx
 import pytest
 from conftest import BACKENDS, ServerProcess
 from langgraph_sdk import get_client
+from langgraph_sdk.schema import Command
 
 postgres_only = pytest.mark.skipif("postgres" not in BACKENDS, reason="WAYPOINT_TEST_BACKENDS excludes postgres")
 
@@ -61,7 +62,11 @@ async def _start_counting_run(client, tmp_path: Path) -> tuple[str, str, Path, P
     async def in_gated():
         return _executions(log) == ["first", "gated"]
 
+    async def first_checkpointed():  # `first` is complete once its checkpoint is written
+        return (await client.threads.get_state(thread["thread_id"]))["values"].get("visited") == ["first"]
+
     await _until(in_gated, "the run to reach its second step")
+    await _until(first_checkpointed, "the checkpoint after the first step")
     return thread["thread_id"], run["run_id"], log, gate
 
 
@@ -321,3 +326,45 @@ async def test_redis_down_keeps_runs_queued_and_recovers(postgres, own_redis, tm
         assert await client.threads.search(status="busy") == []
     finally:
         server.stop()
+
+
+async def test_rollback_keeps_a_decision_that_took_effect(client, tmp_path):
+    log, gate = tmp_path / "executions.log", tmp_path / "gate"
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    paused = await client.runs.wait(tid, "approval", input={"log": str(log), "gate": str(gate)})
+    [asked] = paused["__interrupt__"]
+    resume = await client.runs.create(tid, "approval", command=Command(resume="approved"),
+                                      metadata={"reviewer": "ada"})
+
+    async def in_work(times: int = 1):
+        return _executions(log) == ["work"] * times  # `ask` took the answer; the run goes on
+
+    await _until(in_work, "the resume to pass the interrupt")
+    # A rollback double-text deletes the resume's run and checkpoints, but the answer was
+    # given and used: the next run continues with it.
+    again = await client.runs.create(tid, "approval", input=None, multitask_strategy="rollback")
+    await _until(lambda: in_work(2), "the next run to continue with the answer")
+    gate.touch()
+    final = await client.runs.join(tid, again["run_id"])
+    assert final["approval"] == "approved"
+    # The decision stays, and the rollback is recorded next to it.
+    decisions = await client.http.get(f"/threads/{tid}/decisions")
+    assert [(d["action"], d["interrupt_id"], d["run_id"], d["reviewer"], d["value"]) for d in decisions] == [
+        ("resume", asked["id"], resume["run_id"], "ada", "approved"),
+        ("rollback", asked["id"], resume["run_id"], None, None),
+    ]
+    assert (await client.threads.get(tid))["status"] == "idle"
+
+
+async def test_update_state_clearing_an_interrupt_is_recorded_as_a_decision(client):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    paused = await client.runs.wait(tid, "agent", input={"some_text": "draft"})
+    [asked] = paused["__interrupt__"]
+    await client.threads.update_state(tid, {"some_text": "edited by hand"})
+    assert (await client.threads.get_state(tid))["interrupts"] == []
+    decisions = await client.http.get(f"/threads/{tid}/decisions")
+    assert [(d["action"], d["interrupt_id"], d["value"], d["run_id"]) for d in decisions] == [
+        ("update_state", asked["id"], {"some_text": "edited by hand"}, None)
+    ]

@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 
-from waypoint.clock import now_iso
-from waypoint.service.decisions import DEADLINE_REVIEWER
+from waypoint.service.decisions import DEADLINE_REVIEWER, new_decision
 from waypoint.service.errors import BadRequest, Conflict
 from waypoint.service.runs import RunService
 from waypoint.service.threads import ThreadService
@@ -73,17 +71,8 @@ class DeadlineSweeper:
             await asyncio.sleep(self.interval)
 
     def _decision(self, deadline: dict, action: str, closes: bool) -> dict:
-        return {
-            "decision_id": str(uuid.uuid4()),
-            "thread_id": deadline["thread_id"],
-            "interrupt_id": deadline["interrupt_id"],
-            "run_id": None,
-            "reviewer": DEADLINE_REVIEWER,
-            "action": f"deadline:{action}",
-            "value": None,
-            "closes": closes,
-            "decided_at": now_iso(),
-        }
+        decision = new_decision(deadline["interrupt_id"], f"deadline:{action}", reviewer=DEADLINE_REVIEWER, closes=closes)
+        return {**decision, "thread_id": deadline["thread_id"], "run_id": None}
 
     async def fire(self, deadline: dict) -> None:
         """Act on one claimed deadline (a no-op if its interrupt is no longer pending)."""

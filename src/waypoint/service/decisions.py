@@ -39,6 +39,20 @@ def resume_map(resume: Any) -> dict[str, Any] | None:
     return None
 
 
+def new_decision(interrupt_id: str, action: str, *, value: Any = None, reviewer: str | None = None,
+                 closes: bool = True) -> dict[str, Any]:
+    """A decision record (its `decision_id` and `decided_at` set now)."""
+    return {
+        "decision_id": str(uuid.uuid4()),
+        "interrupt_id": interrupt_id,
+        "reviewer": reviewer,
+        "action": action,
+        "value": value,
+        "closes": closes,
+        "decided_at": now_iso(),
+    }
+
+
 def plan_decisions(
     resume: Any, pending: list[dict], *, reviewer: str | None, action: str = "resume"
 ) -> list[dict[str, Any]]:
@@ -46,17 +60,27 @@ def plan_decisions(
     named = resume_map(resume)
     answers = named if named is not None else {i["id"]: resume for i in pending}
     return [
-        {
-            "decision_id": str(uuid.uuid4()),
-            "interrupt_id": interrupt_id,
-            "reviewer": reviewer,
-            "action": action,
-            "value": value,
-            "closes": True,
-            "decided_at": now_iso(),
-        }
+        new_decision(interrupt_id, action, value=value, reviewer=reviewer)
         for interrupt_id, value in answers.items()
     ]
+
+
+def rollback_records(decisions: list[dict], run_id: str) -> list[dict[str, Any]]:
+    """What a rollback of run `run_id` records instead of erasing its decisions once they
+    took effect: one `rollback` decision per interrupt the run answered (not closing).
+    The answer stays in effect: LangGraph keeps a resume's value as a pending write of the
+    checkpoint it resumed, which precedes the run and survives the rollback, so the next
+    run on the thread continues with it."""
+    return [
+        new_decision(d["interrupt_id"], "rollback", closes=False)
+        for d in decisions if d.get("run_id") == run_id and d["closes"]
+    ]
+
+
+def update_state_records(cleared_ids: list[str], values: Any) -> list[dict[str, Any]]:
+    """The decisions an `update_state` makes when it clears pending interrupts: one
+    `update_state` decision per cleared interrupt, closing it, its value the update."""
+    return [new_decision(interrupt_id, "update_state", value=values) for interrupt_id in cleared_ids]
 
 
 def reviewer_of(metadata: dict | None) -> str | None:

@@ -23,7 +23,7 @@ from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
 from waypoint.service.auth import graph_user
-from waypoint.service.decisions import deadline_settings, default_for
+from waypoint.service.decisions import deadline_settings, default_for, rollback_records
 from waypoint.service.dependencies import unavailable
 from waypoint.service.records import public_run
 from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict, pending_interrupts
@@ -350,8 +350,13 @@ class RunExecutor:
         ])
 
     async def _rollback(self, run: dict, graph: Any) -> None:
-        """Delete the run and the checkpoints it wrote; the thread returns to its prior state."""
-        await self.storage.rollback_run(run["thread_id"], run["run_id"])
+        """Delete the run and the checkpoints it wrote; the thread returns to its prior state.
+        Decisions the run made are kept once they took effect (it started a step), with
+        the rollback recorded next to them (see `rollback_records`)."""
+        released: list[dict] = []
+        if await self.storage.run_wrote_checkpoints(run["thread_id"], run["run_id"]):
+            released = rollback_records(await self.storage.list_decisions(run["thread_id"]), run["run_id"])
+        await self.storage.rollback_run(run["thread_id"], run["run_id"], released=released)
         await self.threads.refresh(run["thread_id"], graph)
 
     async def _stream(self, graph: Any, run: dict, config: dict, assistant: dict, *, resuming: bool = False) -> None:

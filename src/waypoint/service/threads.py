@@ -29,7 +29,8 @@ from waypoint.service.state import (
     snapshot_to_thread_state,
 )
 from waypoint.service.waiting import wait_run_ended
-from waypoint.storage import AlreadyExists, Storage
+from waypoint.service.decisions import update_state_records
+from waypoint.storage import AlreadyExists, InterruptAnswered, Storage
 from waypoint.streams import Broker
 
 
@@ -237,6 +238,7 @@ class ThreadService:
         thread = await self.storage.get_thread(thread_id)
         if thread["status"] == "busy":
             raise Conflict(f"Thread {thread_id} is busy: wait for its run to finish before updating state")
+        pending_before = _interrupt_ids(thread)
         async with self._graph(thread, "threads.update") as graph:
             if graph is None:
                 raise BadRequest(
@@ -251,6 +253,11 @@ class ThreadService:
             except (InvalidUpdateError, ValueError) as exc:
                 raise BadRequest(f"Cannot update state: {exc}") from None
             await self.refresh(thread_id, graph)
+        # Interrupts the update cleared are decided by it: recorded, never silently gone.
+        pending_after = _interrupt_ids(await self.storage.get_thread(thread_id))
+        for decision in update_state_records([i for i in pending_before if i not in pending_after], values):
+            with contextlib.suppress(InterruptAnswered):  # closed meanwhile by a resume
+                await self.storage.record_decision({**decision, "thread_id": thread_id})
         return {"checkpoint": checkpoint_of(new_config)}
 
     async def withdraw_pending(self, thread_id: str) -> None:
@@ -362,3 +369,8 @@ class ThreadService:
     async def refresh(self, thread_id: str, graph: Pregel | None = None, **kwargs: Any) -> None:
         """Store `derive_state(...)` on the thread row (status stays `busy` while a run is active)."""
         await self.storage.set_thread_state(thread_id, **await self.derive_state(thread_id, graph, **kwargs))
+
+
+def _interrupt_ids(thread: dict) -> list[str]:
+    """Ids of the thread row's pending interrupts."""
+    return [i["id"] for group in (thread.get("interrupts") or {}).values() for i in group]

@@ -245,8 +245,11 @@ class Storage(abc.ABC):
         returned once, to one caller, across all processes."""
 
     @abc.abstractmethod
-    async def rollback_run(self, thread_id: str, run_id: str) -> None:
-        """Delete the run with the checkpoints it wrote and the decisions it made."""
+    async def rollback_run(self, thread_id: str, run_id: str, *, released: Sequence[Record] = ()) -> None:
+        """Delete the run with the checkpoints it wrote, and the decisions it made unless
+        `released` is given: then its decisions (which took effect) are kept and the
+        `released` decisions (decision_id, interrupt_id, action, closes false) recording the
+        rollback are added, atomically."""
 
     @abc.abstractmethod
     async def get_run(self, run_id: str, thread_id: str | None = None) -> Record:

@@ -437,9 +437,13 @@ class PostgresStorage(Storage):
         )
         return [_record(r) for r in rows]
 
-    async def rollback_run(self, thread_id: str, run_id: str) -> None:
+    async def rollback_run(self, thread_id: str, run_id: str, *, released: Sequence[Record] = ()) -> None:
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute("DELETE FROM decisions WHERE run_id = %s", (run_id,))
+            if released:
+                for decision in released:
+                    await self._insert_decision(conn, {**decision, "thread_id": thread_id, "run_id": run_id})
+            else:
+                await conn.execute("DELETE FROM decisions WHERE run_id = %s", (run_id,))
             await conn.execute("DELETE FROM interrupt_deadlines WHERE run_id = %s", (run_id,))
             await conn.execute("DELETE FROM runs WHERE run_id = %s AND thread_id = %s", (run_id, thread_id))
             # langgraph copies config["metadata"] (which holds run_id) into checkpoint metadata.

@@ -501,9 +501,13 @@ class SqliteStorage(Storage):
             )
         return [_decode(r, ("default_value",)) for r in rows]
 
-    async def rollback_run(self, thread_id: str, run_id: str) -> None:
+    async def rollback_run(self, thread_id: str, run_id: str, *, released: Sequence[Record] = ()) -> None:
         async with self._tx() as db:
-            await db.execute("DELETE FROM decisions WHERE run_id = ?", (run_id,))
+            if released:
+                for decision in released:
+                    await self._insert_decision(db, {**decision, "thread_id": thread_id, "run_id": run_id})
+            else:
+                await db.execute("DELETE FROM decisions WHERE run_id = ?", (run_id,))
             await db.execute("DELETE FROM interrupt_deadlines WHERE run_id = ?", (run_id,))
             await db.execute("DELETE FROM runs WHERE run_id = ? AND thread_id = ?", (run_id, thread_id))
         await self._delete_run_checkpoints(thread_id, run_id)
