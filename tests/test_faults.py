@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import BACKENDS, ServerProcess
+from conftest import BACKENDS, ServerProcess, free_port
 from langgraph_sdk import get_client
 from langgraph_sdk.schema import Command
 
@@ -368,3 +370,51 @@ async def test_update_state_clearing_an_interrupt_is_recorded_as_a_decision(clie
     assert [(d["action"], d["interrupt_id"], d["value"], d["run_id"]) for d in decisions] == [
         ("update_state", asked["id"], {"some_text": "edited by hand"}, None)
     ]
+
+
+class _Receiver:
+    """A loopback HTTP server on `port` recording the JSON bodies POSTed to it."""
+
+    def __init__(self, port: int):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        bodies = self.bodies = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+async def test_webhook_survives_a_restart_until_delivered(make_server, tmp_path):
+    port = free_port()  # nothing listens there yet: the receiver is down
+    url = f"http://127.0.0.1:{port}/hook"
+    server = make_server(tmp_path / "srv").start()
+    client = get_client(url=server.url)
+    thread = await client.threads.create()
+    run = await client.runs.create(thread["thread_id"], "chain", input={"input": "hook"}, webhook=url)
+    await client.runs.join(thread["thread_id"], run["run_id"])
+    _until_sync(lambda: "attempt 1 failed" in server.log(), "a failed delivery attempt")
+    server.stop()  # the delivery is not made yet; it is in the database
+
+    receiver = _Receiver(port)
+    server.start()
+    try:
+        _until_sync(lambda: receiver.bodies, "the delivery after the restart")
+        [body] = receiver.bodies
+        assert body["run_id"] == run["run_id"] and body["status"] == "success"
+        assert body["values"]["visited"] == ["node_a", "node_b", "node_c"]
+    finally:
+        server.stop()
+        receiver.close()

@@ -55,7 +55,7 @@ class Services:
         assistants = AssistantService(storage, registry)
         threads = ThreadService(storage, registry, broker)
         runs = RunService(storage, broker, registry, assistants, threads)
-        webhooks = WebhookSender(policy=webhook_policy)
+        webhooks = WebhookSender(storage, policy=webhook_policy)
         runs.webhook_policy = webhooks.policy
         executor = RunExecutor(storage, broker, registry, threads, webhooks, run_timeout=run_timeout)
         deadlines = DeadlineSweeper(storage, runs, threads, executor.webhooks)
@@ -75,6 +75,7 @@ class Services:
             await self.assistants.ensure_system_assistants()
             await self.workers.start()
             await self.deadlines.start()
+            self.workers.executor.webhooks.start()
         except BaseException:
             await self.broker.close()
             await self.storage.close()

@@ -311,6 +311,25 @@ class Storage(abc.ABC):
         """If the run is still `pending`, end it atomically: `interrupt` sets it `interrupted`,
         `rollback` deletes it. Returns False (and changes nothing) when it is not pending."""
 
+    # -- webhook deliveries --------------------------------------------------
+    @abc.abstractmethod
+    async def put_webhook(self, delivery: Record, claim_seconds: float) -> None:
+        """Record a delivery to make (delivery_id, url, body (JSON text), run_id,
+        next_attempt_at, expires_at), claimed by the caller for `claim_seconds`."""
+
+    @abc.abstractmethod
+    async def claim_webhooks(self, claim_seconds: float, limit: int = 50) -> list[Record]:
+        """Atomically claim due deliveries (`next_attempt_at` passed, not claimed by a live
+        claim) for `claim_seconds` and return them; each goes to one caller at a time."""
+
+    @abc.abstractmethod
+    async def retry_webhook(self, delivery_id: str, *, next_attempt_at: str, error: str) -> None:
+        """Count a failed attempt, keep `error`, release the claim until `next_attempt_at`."""
+
+    @abc.abstractmethod
+    async def delete_webhook(self, delivery_id: str) -> None:
+        """Forget a delivery (made, refused, or given up)."""
+
     @abc.abstractmethod
     async def next_run_available_at(self) -> str | None:
         """The earliest `available_at` of a pending run (for delayed runs), or None."""

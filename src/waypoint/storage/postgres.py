@@ -569,6 +569,33 @@ class PostgresStorage(Storage):
             (now_iso(), run_id),
         ))
 
+    async def put_webhook(self, delivery: Record, claim_seconds: float) -> None:
+        await self._execute(
+            "INSERT INTO webhook_deliveries (delivery_id, url, body, run_id, next_attempt_at,"
+            " claimed_until, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (delivery["delivery_id"], delivery["url"], delivery["body"], delivery.get("run_id"),
+             delivery["next_attempt_at"], now_iso(claim_seconds), delivery["expires_at"]),
+        )
+
+    async def claim_webhooks(self, claim_seconds: float, limit: int = 50) -> list[Record]:
+        now = now_iso()
+        return await self._fetchall(
+            "UPDATE webhook_deliveries SET claimed_until = %s WHERE delivery_id IN (SELECT delivery_id"
+            " FROM webhook_deliveries WHERE next_attempt_at <= %s AND (claimed_until IS NULL"
+            " OR claimed_until < %s) ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *",
+            (now_iso(claim_seconds), now, now, limit),
+        )
+
+    async def retry_webhook(self, delivery_id: str, *, next_attempt_at: str, error: str) -> None:
+        await self._execute(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = %s,"
+            " claimed_until = NULL, last_error = %s WHERE delivery_id = %s",
+            (next_attempt_at, error, delivery_id),
+        )
+
+    async def delete_webhook(self, delivery_id: str) -> None:
+        await self._execute("DELETE FROM webhook_deliveries WHERE delivery_id = %s", (delivery_id,))
+
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) AS at FROM runs WHERE status = 'pending'")
         return row["at"] if row else None

@@ -648,6 +648,38 @@ class SqliteStorage(Storage):
             )
             await self._cp_conn.commit()
 
+    async def put_webhook(self, delivery: Record, claim_seconds: float) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO webhook_deliveries (delivery_id, url, body, run_id, next_attempt_at,"
+                " claimed_until, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (delivery["delivery_id"], delivery["url"], delivery["body"], delivery.get("run_id"),
+                 delivery["next_attempt_at"], now_iso(claim_seconds), delivery["expires_at"]),
+            )
+
+    async def claim_webhooks(self, claim_seconds: float, limit: int = 50) -> list[Record]:
+        now = now_iso()
+        async with self._tx() as db:
+            rows = await db.execute_fetchall(
+                "UPDATE webhook_deliveries SET claimed_until = ? WHERE delivery_id IN (SELECT delivery_id"
+                " FROM webhook_deliveries WHERE next_attempt_at <= ? AND (claimed_until IS NULL"
+                " OR claimed_until < ?) ORDER BY next_attempt_at LIMIT ?) RETURNING *",
+                (now_iso(claim_seconds), now, now, limit),
+            )
+        return [dict(r) for r in rows]
+
+    async def retry_webhook(self, delivery_id: str, *, next_attempt_at: str, error: str) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?,"
+                " claimed_until = NULL, last_error = ? WHERE delivery_id = ?",
+                (next_attempt_at, error, delivery_id),
+            )
+
+    async def delete_webhook(self, delivery_id: str) -> None:
+        async with self._tx() as db:
+            await db.execute("DELETE FROM webhook_deliveries WHERE delivery_id = ?", (delivery_id,))
+
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) FROM runs WHERE status = 'pending'")
         return row[0] if row else None
