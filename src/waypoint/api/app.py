@@ -14,11 +14,11 @@ from waypoint.api import assistants, inbox, runs, store, threads, unavailable
 from waypoint.api.deps import JSONResponse
 from waypoint.service import Services
 from waypoint.service.errors import BadRequest, Conflict, Invalid
-from waypoint.storage import NotFound
+from waypoint.storage import NotFound, UnsupportedValue
 
 log = logging.getLogger(__name__)
 
-_STATUS = {NotFound: 404, Conflict: 409, BadRequest: 400, Invalid: 422}
+_STATUS = {NotFound: 404, Conflict: 409, BadRequest: 400, Invalid: 422, UnsupportedValue: 422}
 
 
 def _detail_of_validation(exc: RequestValidationError) -> str:

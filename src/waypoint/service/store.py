@@ -53,9 +53,19 @@ class StoreService:
 
     async def search(self, namespace_prefix: list[str], *, filter: dict | None, limit: int,
                      offset: int, query: str | None) -> dict[str, Any]:
-        items = await self.storage.store.asearch(
-            tuple(namespace_prefix), filter=filter, limit=limit, offset=offset, query=query
-        )
+        """Items under `namespace_prefix` matching `filter`. Raises `Invalid` (422) for a filter
+        key the store cannot match: one holding the NUL character (PostgreSQL cannot hold it),
+        or, on SQLite, one outside langgraph's `[a-zA-Z0-9_.-]` (it builds a JSON path of it)."""
+        if any("\x00" in key for key in filter or {}):
+            raise Invalid("filter", "a filter key cannot hold the NUL character (\\u0000)")
+        try:
+            items = await self.storage.store.asearch(
+                tuple(namespace_prefix), filter=filter, limit=limit, offset=offset, query=query
+            )
+        except ValueError as exc:
+            if not str(exc).startswith("Invalid filter key"):
+                raise
+            raise Invalid("filter", str(exc)) from exc
         return {"items": [_item(i) for i in items]}
 
     async def list_namespaces(self, *, prefix: list[str] | None, suffix: list[str] | None,

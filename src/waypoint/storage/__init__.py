@@ -11,9 +11,13 @@ from waypoint.storage.base import (
     Storage,
     StorageError,
     ThreadBusy,
+    UnsupportedValue,
 )
 
-__all__ = ["AlreadyExists", "InterruptAnswered", "NotFound", "Storage", "StorageError", "ThreadBusy", "open_storage"]
+__all__ = [
+    "AlreadyExists", "InterruptAnswered", "NotFound", "Storage", "StorageError", "ThreadBusy",
+    "UnsupportedValue", "open_storage",
+]
 
 
 def open_storage(database_uri: str) -> Storage:

@@ -51,6 +51,11 @@ class ThreadBusy(StorageError):
         )
 
 
+class UnsupportedValue(StorageError):
+    """A value the database cannot hold or a filter it cannot answer (the NUL character,
+    which PostgreSQL refuses in text and jsonb). The API answers 422 with this message."""
+
+
 class InterruptAnswered(StorageError):
     """A decision would close an interrupt that another decision already closed.
 
@@ -137,7 +142,9 @@ class Storage(abc.ABC):
         sort_by: str,
         sort_order: SortOrder,
     ) -> list[Record]:
-        """Assistants matching every given filter (metadata: each key equal)."""
+        """Assistants matching every given filter: `metadata` by JSON containment (jsonb `@>`
+        semantics on every database, see storage/containment.py), `graph_id` equal, `name` a
+        substring. Raises `UnsupportedValue` for a filter holding the NUL character."""
 
     @abc.abstractmethod
     async def count_assistants(
@@ -181,7 +188,10 @@ class Storage(abc.ABC):
         sort_by: str,
         sort_order: SortOrder,
     ) -> list[Record]:
-        """Threads matching every given filter (metadata/values: each top-level key equal)."""
+        """Threads matching every given filter: `metadata` and `values` by JSON containment
+        (jsonb `@>` semantics on every database: objects recursively, each element of an array
+        in some element, scalars equal with their type), `ids`, `status`.
+        Raises `UnsupportedValue` for a filter holding the NUL character."""
 
     @abc.abstractmethod
     async def count_threads(

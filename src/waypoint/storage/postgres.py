@@ -11,9 +11,11 @@ database and one connection pool. Concurrency rules:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
+import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg import AsyncConnection
@@ -42,6 +44,7 @@ from waypoint.storage.base import (
     SortOrder,
     Storage,
     ThreadBusy,
+    UnsupportedValue,
 )
 
 #: Advisory lock key serializing schema set-up across processes ("waypoint" in ASCII).
@@ -142,6 +145,21 @@ class PostgresStorage(Storage):
         async with self._pool.connection(timeout=1.0) as conn:  # PoolTimeout when down
             await conn.execute("SELECT 1")
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; a value PostgreSQL cannot store (the NUL character, in text or
+        jsonb) raises `UnsupportedValue` (a 422) instead of a database error (a 500)."""
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except psycopg.DataError as exc:  # 22P05 untranslatable_character, or psycopg's own check
+            if not (isinstance(exc, psycopg.errors.UntranslatableCharacter) or "NUL" in str(exc)):
+                raise
+            raise UnsupportedValue(
+                "PostgreSQL cannot store the NUL character (\\u0000) in text or JSON: "
+                + str(exc).splitlines()[0]
+            ) from exc
+
     @property
     def checkpointer(self) -> AsyncPostgresSaver:
         assert self._checkpointer is not None, "storage is not open"
@@ -153,15 +171,15 @@ class PostgresStorage(Storage):
         return self._store
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> dict | None:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             return await (await conn.execute(sql, params)).fetchone()
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             return await (await conn.execute(sql, params)).fetchall()
 
     async def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             return (await conn.execute(sql, params)).rowcount
 
     # -- assistants --------------------------------------------------------
@@ -284,7 +302,7 @@ class PostgresStorage(Storage):
     async def set_thread_state(
         self, thread_id: str, *, values: Any, interrupts: dict[str, list], error: Any | None, status: str
     ) -> None:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             await self._set_thread_state(
                 conn, thread_id, values=values, interrupts=interrupts, error=error, status=status
             )
@@ -306,7 +324,7 @@ class PostgresStorage(Storage):
 
     async def copy_thread(self, source_id: str, target_id: str) -> Record:
         now = now_iso()
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             cur = await conn.execute(
                 'INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata,'
                 ' config, status, "values", interrupts, error)'
@@ -345,7 +363,7 @@ class PostgresStorage(Storage):
         self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
         thread_metadata: dict | None = None,
     ) -> tuple[Record, list[str]]:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             locked = await (await conn.execute(
                 "SELECT thread_id FROM threads WHERE thread_id = %s FOR UPDATE", (run["thread_id"],)
             )).fetchone()
@@ -403,7 +421,7 @@ class PostgresStorage(Storage):
         )
 
     async def record_decision(self, decision: Record) -> Record:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             if await (await conn.execute(
                 "SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE", (decision["thread_id"],)
             )).fetchone() is None:
@@ -417,7 +435,7 @@ class PostgresStorage(Storage):
         return [_record(r) for r in rows]
 
     async def put_deadlines(self, deadlines: Sequence[Record]) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             for d in deadlines:
                 await conn.execute(
                     "INSERT INTO interrupt_deadlines (thread_id, interrupt_id, run_id, assistant_id,"
@@ -438,7 +456,7 @@ class PostgresStorage(Storage):
         return [_record(r) for r in rows]
 
     async def rollback_run(self, thread_id: str, run_id: str, *, released: Sequence[Record] = ()) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             if released:
                 for decision in released:
                     await self._insert_decision(conn, {**decision, "thread_id": thread_id, "run_id": run_id})
@@ -483,7 +501,7 @@ class PostgresStorage(Storage):
 
     async def claim_next_run(self, worker_id: str, lease_seconds: float) -> Record | None:
         now = now_iso()
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             candidates = await (await conn.execute(
                 "SELECT run_id, thread_id FROM runs AS r WHERE r.status = 'pending'"
                 " AND r.available_at <= %s"
@@ -543,7 +561,7 @@ class PostgresStorage(Storage):
         self, run_id: str, *, status: str, output: Any, error: Any | None,
         thread_state: dict[str, Any] | None = None,
     ) -> Record:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             row = await (await conn.execute(
                 "UPDATE runs SET status = %s, output = %s, error = %s, updated_at = %s,"
                 " lease_expires_at = NULL WHERE run_id = %s RETURNING *",
@@ -557,7 +575,7 @@ class PostgresStorage(Storage):
 
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
         if action == "rollback":
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._connection() as conn, conn.transaction():
                 deleted = (await conn.execute(
                     "DELETE FROM runs WHERE run_id = %s AND status = 'pending'", (run_id,)
                 )).rowcount

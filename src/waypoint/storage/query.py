@@ -1,13 +1,17 @@
 """SQL shared by the SQLite and PostgreSQL storages: filters and ordering of searches.
 
 The two differ only in their `Dialect`: placeholder, case-insensitive match, how a JSON
-column is filtered by top-level keys, and how a list of ids is matched.
+column is filtered by containment (jsonb `@>`; storage/containment.py on SQLite), and how a
+list of ids is matched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
+
+from waypoint.storage.base import UnsupportedValue
+from waypoint.storage.containment import has_nul
 
 Clauses = tuple[list[str], list[Any]]
 
@@ -20,8 +24,18 @@ class Dialect(NamedTuple):
 
     ph: str  # parameter placeholder
     ilike: str  # case-insensitive LIKE
-    json_filter: Callable[[str, dict | None], Clauses]  # column matches each top-level key
+    json_filter: Callable[[str, dict | None], Clauses]  # column contains the filter (jsonb @>)
     in_list: Callable[[str, Sequence[str]], Clauses]  # column is one of the values
+
+
+def _json_filter(d: Dialect, field: str, column: str, value: dict | None) -> Clauses:
+    """`column` contains `value` (none for an empty filter); `UnsupportedValue` for a NUL."""
+    if value and has_nul(value):
+        raise UnsupportedValue(
+            f"{field}: a search filter cannot hold the NUL character (\\u0000), which PostgreSQL "
+            "cannot store"
+        )
+    return d.json_filter(column, value)
 
 
 def _where(clauses: list[str]) -> str:
@@ -30,7 +44,7 @@ def _where(clauses: list[str]) -> str:
 
 def assistant_where(d: Dialect, graph_id: str | None, name: str | None, metadata: dict | None) -> tuple[str, list]:
     """`WHERE` of an assistant search: metadata keys, exact graph id, name substring."""
-    clauses, params = d.json_filter("metadata", metadata)
+    clauses, params = _json_filter(d, "metadata", "metadata", metadata)
     if graph_id is not None:
         clauses.append(f"graph_id = {d.ph}")
         params.append(graph_id)
@@ -44,8 +58,8 @@ def thread_where(
     d: Dialect, ids: Sequence[str] | None, metadata: dict | None, values: dict | None, status: str | None
 ) -> tuple[str, list]:
     """`WHERE` of a thread search: ids, metadata and values keys, status."""
-    clauses, params = d.json_filter("metadata", metadata)
-    more, more_params = d.json_filter('"values"', values)
+    clauses, params = _json_filter(d, "metadata", "metadata", metadata)
+    more, more_params = _json_filter(d, "values", '"values"', values)
     clauses += more
     params += more_params
     if ids:

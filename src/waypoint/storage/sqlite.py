@@ -2,7 +2,11 @@
 
 Server rows use one aiosqlite connection guarded by a lock (a transaction at a time);
 the checkpointer (langgraph-checkpoint-sqlite) and the store have connections of their
-own on the same file.
+own on the same file. Writes never fail with `database is locked`, by design: one writer
+connection for server rows, `BEGIN IMMEDIATE` wherever a transaction reads then writes (the
+server connection and the store, `ImmediateSqliteStore`), a busy timeout on every
+connection (the checkpointer's transactions begin with a write, so they wait), WAL.
+Search filters are jsonb containment through a Python function (storage/containment.py).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from waypoint import serde
 from waypoint.clock import now_iso
-from waypoint.storage import migrations
+from waypoint.storage import containment, migrations
 from waypoint.storage.checkpoints import SqliteCheckpointer
 from waypoint.storage.filelock import ProcessLock
 from waypoint.storage.query import (
@@ -55,38 +59,12 @@ def _decode(row: aiosqlite.Row, json_cols: Sequence[str]) -> Record:
     return rec
 
 
-def _json_path(key: str) -> str:
-    return '$."' + key.replace('"', '\\"') + '"'
-
-
 def _json_filters(column: str, filters: dict | None) -> tuple[list[str], list[Any]]:
-    """SQL conditions requiring each top-level key of `filters` to equal its value."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for key, value in (filters or {}).items():
-        path = _json_path(key)
-        if value is None:
-            clauses.append(f"json_type({column}, ?) = 'null'")
-            params.append(path)
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            # containment, as PostgreSQL's @>: the stored list holds every wanted string
-            # (how auth `$contains` filters arrive)
-            for item in value:
-                clauses.append(f"EXISTS (SELECT 1 FROM json_each({column}, ?) WHERE type = 'text' AND value = ?)")
-                params += [path, item]
-            if not value:
-                clauses.append(f"json_type({column}, ?) = 'array'")
-                params.append(path)
-        elif isinstance(value, (dict, list)):
-            clauses.append(f"json_extract({column}, ?) = json(?)")
-            params += [path, serde.dumps_str(value)]
-        elif isinstance(value, bool):
-            clauses.append(f"json_type({column}, ?) = ?")
-            params += [path, "true" if value else "false"]
-        else:
-            clauses.append(f"json_extract({column}, ?) = ?")
-            params += [path, value]
-    return clauses, params
+    """`column` contains `filters` as jsonb `@>` defines it (storage/containment.py): the whole
+    filter is one bound JSON parameter, so any key works and thousands of keys are one call."""
+    if not filters:
+        return [], []
+    return [f"{containment.SQLITE_FUNCTION}({column}, ?) = 1"], [serde.dumps_str(filters)]
 
 
 def _in_list(column: str, values: Sequence[str]) -> tuple[list[str], list[Any]]:
@@ -94,6 +72,32 @@ def _in_list(column: str, values: Sequence[str]) -> tuple[list[str], list[Any]]:
 
 
 DIALECT = Dialect(ph="?", ilike="LIKE", json_filter=_json_filters, in_list=_in_list)
+
+
+class ImmediateSqliteStore(AsyncSqliteStore):
+    """langgraph's `AsyncSqliteStore` whose transactions begin with `BEGIN IMMEDIATE` (and roll
+    back on error). The store batches concurrent operations, so one transaction may read (a
+    get) and then write (a put); under a deferred `BEGIN` that upgrade cannot wait for the
+    write lock (SQLite answers `database is locked` at once, whatever the busy timeout) when
+    the checkpointer or the server connection wrote meanwhile. Taking the lock first, it waits
+    its turn like every other writer."""
+
+    @contextlib.asynccontextmanager
+    async def _cursor(self, *, transaction: bool = True) -> AsyncIterator[aiosqlite.Cursor]:
+        if not self.is_setup:
+            await self.setup()
+        async with self.lock:
+            if transaction:
+                await self.conn.execute("BEGIN IMMEDIATE")
+            async with self.conn.cursor() as cur:
+                try:
+                    yield cur
+                except BaseException:
+                    if transaction:
+                        await self.conn.execute("ROLLBACK")
+                    raise
+                if transaction:
+                    await self.conn.execute("COMMIT")
 
 
 class SqliteStorage(Storage):
@@ -105,7 +109,7 @@ class SqliteStorage(Storage):
         self._cp_conn: aiosqlite.Connection | None = None
         self._store_conn: aiosqlite.Connection | None = None
         self._checkpointer: AsyncSqliteSaver | None = None
-        self._store: AsyncSqliteStore | None = None
+        self._store: ImmediateSqliteStore | None = None
         self._lock = asyncio.Lock()
         self._process_lock = ProcessLock(self.path)
 
@@ -117,6 +121,7 @@ class SqliteStorage(Storage):
         await conn.execute("PRAGMA busy_timeout=30000")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA synchronous=NORMAL")
+        await containment.register_sqlite(conn)
         return conn
 
     async def open(self) -> None:
@@ -133,7 +138,7 @@ class SqliteStorage(Storage):
         # The store issues its own BEGIN/COMMIT: it needs an autocommit connection.
         self._store_conn = await aiosqlite.connect(self.path, isolation_level=None)
         await self._store_conn.execute("PRAGMA busy_timeout=30000")
-        self._store = AsyncSqliteStore(self._store_conn)
+        self._store = ImmediateSqliteStore(self._store_conn)
         await self._store.setup()
 
     async def _migrate(self) -> None:
@@ -168,7 +173,7 @@ class SqliteStorage(Storage):
         return self._checkpointer
 
     @property
-    def store(self) -> AsyncSqliteStore:
+    def store(self) -> ImmediateSqliteStore:
         assert self._store is not None, "storage is not open"
         return self._store
 
