@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8123
 HOST ?= 127.0.0.1
 
-.PHONY: install run test bench bench-quick clean
+.PHONY: install run test fuzz bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,15 @@ run: install
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Schemathesis against /openapi.json on each test backend, bounded per operation and in
+# time; reports in test-output/fuzz-<backend>.txt (docs/fuzz.md records the last run).
+FUZZ_EXAMPLES ?= 100
+FUZZ_SECONDS ?= 600
+FUZZ_SEED ?= random
+fuzz: install
+	WAYPOINT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) WAYPOINT_FUZZ_SECONDS=$(FUZZ_SECONDS) WAYPOINT_FUZZ_SEED=$(FUZZ_SEED) \
+		$(PY) -m pytest -q tests/test_fuzz.py $(PYTEST_ARGS)
 
 BENCH_VENV := bench/.venv-bench
 

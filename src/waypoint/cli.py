@@ -15,6 +15,7 @@ def build_app(settings: Settings):
     from waypoint.api.app import create_app
     from waypoint.api.auth import install_auth
     from waypoint.api.http_config import apply_http_config
+    from waypoint.api.limits import install as install_limits
     from waypoint.service.auth import load_auth
     from waypoint.service.webhook_policy import WebhookPolicy
     from waypoint.graphs import GraphRegistry
@@ -42,6 +43,7 @@ def build_app(settings: Settings):
     )
     app = create_app(services)
     install_auth(app, load_auth(raw.get("auth"), settings.config_path.resolve().parent))
+    install_limits(app, settings.max_body_mb)  # after auth: bodies are limited before auth reads them
     apply_http_config(app, raw.get("http"))  # after auth: CORS wraps auth's refusals too
     return app
 
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="executions a run gets when its worker dies mid-run (default 3)")
     serve.add_argument("--shutdown-grace-seconds", type=float, default=None,
                        help="on SIGTERM, seconds running runs may finish before they are re-queued (default 10)")
+    serve.add_argument("--max-body-mb", type=float, default=None,
+                       help="refuse request bodies above this many MB with 413 (default 32; env WAYPOINT_MAX_BODY_MB)")
     serve.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
 
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         redis_uri=args.redis_uri,
         workers=args.workers, run_timeout=args.run_timeout, lease_seconds=args.lease_seconds,
         max_run_attempts=args.max_run_attempts, shutdown_grace_seconds=args.shutdown_grace_seconds,
+        max_body_mb=args.max_body_mb,
     )
     try:
         app = build_app(settings)

@@ -9,6 +9,9 @@ from pathlib import Path
 #: Default port, the official server's container default (2024 is `langgraph dev`'s).
 DEFAULT_PORT = 8123
 
+#: Default request body limit in megabytes (`--max-body-mb`, `WAYPOINT_MAX_BODY_MB`).
+DEFAULT_MAX_BODY_MB = 32.0
+
 
 @dataclass
 class Settings:
@@ -23,6 +26,7 @@ class Settings:
     `max_run_attempts`: executions a run gets when its worker dies mid-run (then `error`).
     `shutdown_grace_seconds`: on SIGTERM, how long running runs may finish before they are
     handed back to the queue to continue in another (or the next) process.
+    `max_body_mb`: request bodies above this many megabytes are refused with `413`.
     """
 
     config_path: Path
@@ -35,6 +39,7 @@ class Settings:
     lease_seconds: float = 30.0
     max_run_attempts: int = 3
     shutdown_grace_seconds: float = 10.0
+    max_body_mb: float = DEFAULT_MAX_BODY_MB
 
     def resolved_database_uri(self) -> str:
         if self.database_uri:
@@ -57,6 +62,7 @@ class Settings:
             "lease_seconds": float(env.get("WAYPOINT_LEASE_SECONDS", 30)),
             "max_run_attempts": int(env.get("WAYPOINT_MAX_RUN_ATTEMPTS", 3)),
             "shutdown_grace_seconds": float(env.get("WAYPOINT_SHUTDOWN_GRACE_SECONDS", 10)),
+            "max_body_mb": float(env.get("WAYPOINT_MAX_BODY_MB", DEFAULT_MAX_BODY_MB)),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["config_path"] = Path(values["config_path"])

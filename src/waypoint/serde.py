@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import json
 from typing import Any
 
 import orjson
@@ -45,8 +46,20 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """Encode `obj` as JSON bytes; unknown objects fall back to their `str()`."""
-    return orjson.dumps(obj, default=_default, option=_OPTIONS)
+    """Encode `obj` as JSON bytes; unknown objects fall back to their `str()`.
+
+    Integers beyond 64 bits (orjson refuses them; a graph may compute one) are written by
+    the standard library instead, exactly. Raises `TypeError` for a string holding a lone
+    surrogate (not encodable as UTF-8; requests holding one are refused by `parse_request`).
+    """
+    try:
+        return orjson.dumps(obj, default=_default, option=_OPTIONS)
+    except TypeError as exc:
+        if "Integer exceeds 64-bit range" not in str(exc):
+            raise
+        return json.dumps(
+            obj, default=_default, ensure_ascii=False, separators=(",", ":")
+        ).encode()
 
 
 def dumps_str(obj: Any) -> str:
@@ -62,3 +75,68 @@ def loads(data: bytes | str | None) -> Any:
 def to_jsonable(obj: Any) -> Any:
     """Round-trip `obj` through JSON so it holds only plain JSON types."""
     return orjson.loads(dumps(obj))
+
+
+# -- request bodies ----------------------------------------------------------
+
+#: Deepest nesting of arrays/objects accepted in a request body. Graph state rarely nests
+#: beyond ten levels; orjson cannot encode beyond 254 and parses up to 1024, so 100 leaves
+#: room for the envelope (`{"input": {"messages": [...]}}`) while every layer can store it.
+MAX_JSON_DEPTH = 100
+
+
+class RejectedJSON(ValueError):
+    """A request body Waypoint will not accept. `reason`: `invalid` (not JSON, including
+    lone surrogates, NaN and control characters), `too_deep` (nesting beyond
+    `MAX_JSON_DEPTH`) or `nul` (a NUL character in a string or key); `loc`: the path to
+    the offending value (keys and list indexes), empty when it is the whole body."""
+
+    def __init__(self, reason: str, message: str, loc: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.reason = reason
+        self.loc = loc
+
+
+def parse_request(data: bytes) -> Any:
+    """Parse a request body strictly: RFC 8259 JSON (orjson: no lone surrogates, no NaN,
+    no raw control characters), nested at most `MAX_JSON_DEPTH` deep, with no NUL
+    character in any string or key (PostgreSQL `jsonb` and `text` cannot hold `\\u0000`,
+    so both backends refuse it alike). Raises `RejectedJSON`."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in exc.msg or "recursion" in exc.msg.lower():
+            raise RejectedJSON("too_deep", _too_deep_message()) from None
+        raise RejectedJSON("invalid", f"invalid JSON: {exc}") from None
+    # Cheap byte counts first: a body with few brackets cannot be deep, one without
+    # an escaped NUL cannot hold one.
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH or b"\\u0000" in data:
+        _check_tree(value)
+    return value
+
+
+def _too_deep_message() -> str:
+    return f"JSON nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays/objects are accepted"
+
+
+def _check_tree(root: Any) -> None:
+    """Walk `root` iteratively (no recursion limit): depth, then NUL characters."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(root, ())]
+    while stack:
+        value, loc = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise RejectedJSON("nul", "NUL character (\\u0000) in a string", loc)
+            continue
+        if isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            continue
+        if len(loc) >= MAX_JSON_DEPTH:
+            raise RejectedJSON("too_deep", _too_deep_message(), loc[:3] + ("...",))
+        for key, item in items:
+            if isinstance(key, str) and "\x00" in key:
+                raise RejectedJSON("nul", "NUL character (\\u0000) in a key", (*loc, key))
+            stack.append((item, (*loc, key)))

@@ -5,28 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse as PlainJSONResponse
+from fastapi import FastAPI
 
 from waypoint import __version__
-from waypoint.api import assistants, inbox, runs, store, threads, unavailable
+from waypoint.api import assistants, errors, inbox, runs, store, threads, unavailable
 from waypoint.api.deps import JSONResponse
 from waypoint.service import Services
-from waypoint.service.errors import BadRequest, Conflict, Invalid
-from waypoint.storage import NotFound, UnsupportedValue
 
 log = logging.getLogger(__name__)
-
-_STATUS = {NotFound: 404, Conflict: 409, BadRequest: 400, Invalid: 422, UnsupportedValue: 422}
-
-
-def _detail_of_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{loc or 'body'}: {err.get('msg')}")
-    return "; ".join(parts)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -49,23 +35,8 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
 
-    for exc_type, status in _STATUS.items():
-        async def handler(request: Request, exc: Exception, status: int = status):
-            return PlainJSONResponse({"detail": str(exc)}, status_code=status)
-
-        app.add_exception_handler(exc_type, handler)
-
-    unavailable.register(app)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_handler(request: Request, exc: RequestValidationError):
-        return PlainJSONResponse(
-            {
-                "detail": _detail_of_validation(exc),
-                "errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-                           for e in exc.errors()],
-            }, status_code=422
-        )
+    errors.install(app)  # request limits: `limits.install`, called by `cli.build_app`
+    unavailable.register(app)  # 503/507 for a failing dependency
 
     @app.get("/ok", tags=["system"])
     async def ok():
@@ -74,7 +45,7 @@ def create_app(services: Services) -> FastAPI:
             await services.check_health()
         except Exception as exc:
             if (response := unavailable.response_for(exc)) is None:
-                response = PlainJSONResponse({"detail": f"Unhealthy: {exc}"}, status_code=503)
+                response = JSONResponse({"detail": f"Unhealthy: {exc}"}, status_code=503)
             return response
         return {"ok": True}
 

@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from waypoint import serde
+from waypoint.api import errors
 from waypoint.service import Services
 from waypoint.service.dependencies import RETRY_AFTER_SECONDS, unavailable
 from waypoint.streams import StreamEvent
@@ -67,12 +68,12 @@ def sse_response(
                 if keep(ev.event):
                     yield ServerSentEvent(data=ev.data.decode(), event=ev.event, id=ev.id)
             finished = True
-        except Exception as exc:
-            if (verdict := unavailable(exc)) is None:
-                raise
-            # The stream's broker (or database) went away: say so instead of cutting the body.
+        except Exception as exc:  # noqa: BLE001 - headers are sent: end with an `error` event
+            # A failing dependency (broker, database) says so; anything else is logged as ours.
             finished = True
-            yield ServerSentEvent(data=serde.dumps_str(_unavailable_error(verdict[1])), event="error")
+            verdict = unavailable(exc)
+            data = _unavailable_error(verdict[1]) if verdict is not None else errors.stream_error(exc, "stream")
+            yield ServerSentEvent(data=serde.dumps_str(data), event="error")
         finally:
             if not finished and on_disconnect is not None:
                 asyncio.get_running_loop().create_task(on_disconnect())
@@ -126,10 +127,12 @@ def json_when_ready(
             try:
                 yield serde.dumps(task.result())
             except Exception as exc:
-                if (verdict := unavailable(exc)) is None:
-                    raise
-                if started:
-                    yield serde.dumps({"__error__": _unavailable_error(verdict[1])})
+                verdict = unavailable(exc)
+                if verdict is None and not started:
+                    raise  # nothing sent yet: the app's error handlers answer (JSON)
+                if started:  # the status line is out: report it as a failed run does
+                    error = _unavailable_error(verdict[1]) if verdict is not None else errors.stream_error(exc, "wait")
+                    yield serde.dumps({"__error__": error})
                 else:
                     response.status_code = verdict[0]
                     response.raw_headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))

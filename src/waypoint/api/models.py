@@ -6,10 +6,10 @@ bad value is a 422 that names the field.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 StreamMode = Literal[
     "values", "messages", "messages-tuple", "updates", "events", "debug", "custom", "checkpoints", "tasks"
@@ -18,6 +18,14 @@ MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 SortOrder = Literal["asc", "desc"]
+
+#: Largest `offset` accepted: JavaScript's largest exact integer, which every database
+#: holds (a larger one only overflowed SQLite's INTEGER).
+MAX_OFFSET = 2**53 - 1
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
+
+#: Longest store item `ttl`, in minutes (about 100 years; beyond it dates overflow).
+MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 
 
 class _Body(BaseModel):
@@ -28,10 +36,20 @@ class _Body(BaseModel):
         return self.model_dump(exclude_unset=True, mode="json")
 
 
+class RunnableConfig(BaseModel):
+    """`Config` of the official API: a LangChain `RunnableConfig`; other keys pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    tags: list[str] | None = None
+    recursion_limit: StrictInt | None = Field(None, gt=0)
+    configurable: dict[str, Any] | None = None
+
+
 class AssistantCreate(_Body):
     assistant_id: UUID | None = None
     graph_id: str
-    config: dict[str, Any] | None = None
+    config: RunnableConfig | None = None
     context: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] | None = None
@@ -41,7 +59,7 @@ class AssistantCreate(_Body):
 
 class AssistantPatch(_Body):
     graph_id: str | None = None
-    config: dict[str, Any] | None = None
+    config: RunnableConfig | None = None
     context: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     name: str | None = None
@@ -53,7 +71,7 @@ class AssistantSearch(_Body):
     graph_id: str | None = None
     name: str | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
     sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
     sort_order: SortOrder | None = None
     select: list[str] | None = None
@@ -84,7 +102,7 @@ class ThreadSearch(_Body):
     values: dict[str, Any] | None = None
     status: ThreadStatus | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
     sort_order: SortOrder | None = None
     select: list[
@@ -126,10 +144,19 @@ class ThreadHistory(_Body):
     checkpoint: Checkpoint | None = None
 
 
+class Send(_Body):
+    """A task for `node` with its own `input` (`langgraph.types.Send`)."""
+
+    node: str
+    input: Any = None
+
+
 class Command(_Body):
-    update: Any = None
+    """`Command` of the official API; at least one field must be set (the run service checks)."""
+
+    update: dict[str, Any] | list[Any] | None = None
     resume: Any = None
-    goto: Any = None
+    goto: Send | list[Send | str] | str | None = None
 
 
 class RunCreate(_Body):
@@ -138,7 +165,7 @@ class RunCreate(_Body):
     assistant_id: str = Field(min_length=1)
     input: Any = None
     command: Command | None = None
-    config: dict[str, Any] | None = None
+    config: RunnableConfig | None = None
     context: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     checkpoint: Checkpoint | None = None
@@ -164,7 +191,7 @@ class StorePut(_Body):
     key: str = Field(min_length=1)
     value: dict[str, Any]
     index: Any = None
-    ttl: float | None = None
+    ttl: float | None = Field(None, gt=0, le=MAX_TTL_MINUTES)
 
 
 class StoreDelete(_Body):
@@ -176,7 +203,7 @@ class StoreSearch(_Body):
     namespace_prefix: list[str] = Field(default_factory=list)
     filter: dict[str, Any] | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
     query: str | None = None
     refresh_ttl: bool | None = None
 
@@ -184,6 +211,6 @@ class StoreSearch(_Body):
 class StoreNamespaces(_Body):
     prefix: list[str] | None = None
     suffix: list[str] | None = None
-    max_depth: int | None = Field(None, ge=1)
+    max_depth: int | None = Field(None, ge=1, le=1000)
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0

@@ -18,7 +18,7 @@ from waypoint.api.deps import (
     sse_response,
     stream_mode_filter,
 )
-from waypoint.api.models import RunCreate, RunStatus
+from waypoint.api.models import MAX_OFFSET, RunCreate, RunStatus
 from waypoint.service import Services
 
 router = APIRouter(tags=["runs"], default_response_class=JSONResponse)
@@ -99,7 +99,7 @@ async def wait_stateless_run(body: RunCreate, s: Services = Depends(services)):
 async def list_runs(
     thread_id: UUID,
     limit: int = Query(10, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     status: RunStatus | None = None,
     s: Services = Depends(services),
 ):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from waypoint.api.deps import JSONResponse, services, sse_response
 from waypoint.api.models import (
+    MAX_OFFSET,
     ThreadCount,
     ThreadCreate,
     ThreadHistory,
@@ -111,7 +112,10 @@ async def get_thread_history_post(thread_id: UUID, body: ThreadHistory, s: Servi
 
 @router.get("/{thread_id}/history")
 async def get_thread_history(
-    thread_id: UUID, limit: int = 10, before: str | None = None, s: Services = Depends(services)
+    thread_id: UUID,
+    limit: int = Query(10, ge=1, le=1000),
+    before: str | None = None,
+    s: Services = Depends(services),
 ):
     return await s.threads.get_history(
         str(thread_id), limit=limit, before={"checkpoint_id": before} if before else None
@@ -135,6 +139,16 @@ async def join_thread_stream(
 
 
 @router.get("/{thread_id}/decisions")
-async def get_thread_decisions(thread_id: UUID, s: Services = Depends(services)):
-    """Waypoint extension: who answered which interrupt, when, with what (oldest first)."""
-    return await s.threads.decisions(str(thread_id))
+async def get_thread_decisions(
+    thread_id: UUID,
+    response: Response,
+    limit: int = Query(1000, ge=1, le=10000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    s: Services = Depends(services),
+):
+    """Waypoint extension: who answered which interrupt, when, with what (oldest first;
+    `limit`/`offset` page through them, `X-Pagination-Next` gives the next offset)."""
+    decisions = await s.threads.decisions(str(thread_id))
+    if len(decisions) > offset + limit:
+        response.headers["X-Pagination-Next"] = str(offset + limit)
+    return decisions[offset:offset + limit]

@@ -282,6 +282,8 @@ class RunExecutor:
             elif (exc := stream.exception()) is not None:
                 if unavailable(exc) is not None:
                     raise exc  # not the graph's fault: the run is put back (execute)
+                # The user's graph raised: the client gets type and message, the log the traceback.
+                log.error("run %s: graph %r raised %s", run_id, assistant["graph_id"], type(exc).__name__, exc_info=exc)
                 status = "error"
                 error = error_payload(exc)
                 await self._publish(run_id, "error", error)

@@ -77,6 +77,9 @@ class RunService:
         if thread_id is None and (body.get("command") or {}).get("resume") is not None:
             raise BadRequest("You must provide a thread_id when resuming: a stateless run has nothing to resume")
         if thread_id is None:
+            if _checkpoint_of(body).get("checkpoint_id"):
+                raise NotFound("A stateless run has no checkpoint to start from: its thread is new")
+            await self._check_run_against_graph(None, assistant, body)
             thread_id = str(uuid.uuid4())
             await self.storage.create_thread(
                 thread_id, metadata={"graph_id": graph_id, "assistant_id": assistant["assistant_id"]}
@@ -90,11 +93,12 @@ class RunService:
                     raise NotFound(
                         f"Thread {thread_id} not found; pass if_not_exists='create' to create it"
                     ) from None
+                if _checkpoint_of(body).get("checkpoint_id"):
+                    raise NotFound(f"Thread {thread_id} does not exist, so it has no checkpoint to start from") from None
+                await self._check_run_against_graph(None, assistant, body)
                 thread = await self.storage.create_thread(thread_id, metadata={}, if_exists="do_nothing")
             pending = await self._check_run_against_graph(thread, assistant, body)
-        checkpoint = dict(body.get("checkpoint") or {})
-        if body.get("checkpoint_id"):
-            checkpoint["checkpoint_id"] = body["checkpoint_id"]
+        checkpoint = _checkpoint_of(body)
         kwargs = {
             "input": body.get("input"),
             "command": body.get("command"),
@@ -140,25 +144,37 @@ class RunService:
         self.broker.notify_runs_available()
         return public_run(run)
 
-    async def _check_run_against_graph(self, thread: dict, assistant: dict, body: dict) -> list[dict]:
-        """Reject resumes of a thread with nothing paused. Returns the interrupts pending on
-        the thread when the run resumes, else []. Breakpoints naming nodes the graph lacks
-        are accepted, as the official server accepts them (LangGraph never matches them)."""
+    async def _check_run_against_graph(self, thread: dict | None, assistant: dict, body: dict) -> list[dict]:
+        """Reject a `command.goto` naming no node of the graph (`Invalid`), a checkpoint the
+        thread does not have (`NotFound`), and resumes of a thread with nothing paused.
+        `thread` is None for a run on a thread that does not exist yet. Returns the
+        interrupts pending on the thread when the run resumes, else []. Breakpoints naming
+        nodes the graph lacks are accepted, as the official server accepts them (LangGraph
+        never matches them)."""
         command = body.get("command") or {}
-        if command.get("resume") is None:
+        wants_resume = thread is not None and command.get("resume") is not None
+        goto = _goto_nodes(command["goto"]) if command.get("goto") is not None else []
+        checkpoint = _checkpoint_of(body)
+        if thread is not None and checkpoint.get("checkpoint_id"):
+            if await self.storage.checkpointer.aget_tuple(thread_config(thread["thread_id"], checkpoint)) is None:
+                raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found on thread {thread['thread_id']}")
+        if not wants_resume and not goto:
             return []
         graph_id = assistant["graph_id"]
+        thread_id = thread["thread_id"] if thread is not None else str(uuid.uuid4())
         async with self.registry.graph(
             graph_id,
-            overlay_config(thread["thread_id"], assistant.get("config"), body.get("config"))
-            if self.registry.is_factory(graph_id) else thread_config(thread["thread_id"]),
+            overlay_config(thread_id, assistant.get("config"), body.get("config"))
+            if self.registry.is_factory(graph_id) else thread_config(thread_id),
             checkpointer=self.storage.checkpointer, store=self.storage.store,
             access_context="threads.read", user=graph_user(body.get("config")),
         ) as graph:
-            config = thread_config(thread["thread_id"], body.get("checkpoint") or (
-                {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
-            ))
-            snapshot = await graph.aget_state(config)
+            unknown = [n for n in goto if n not in graph.nodes or n == "__start__"]
+            if unknown:
+                raise Invalid("command.goto", f"graph {graph_id!r} has no node(s) {', '.join(map(repr, unknown))}")
+            if not wants_resume:
+                return []
+            snapshot = await graph.aget_state(thread_config(thread_id, checkpoint or None))
         pending = pending_interrupts(snapshot) if snapshot.created_at else []
         named = resume_map(command["resume"])
         if named is not None:
@@ -265,7 +281,16 @@ class RunService:
 
 
 def _validate_run_fields(body: dict[str, Any]) -> None:
-    """Checks beyond the request model's types. Raises `Invalid` naming the field."""
+    """Checks beyond the request model's types. Raises `Invalid` naming the field.
+
+    As the LangGraph Server API defines a run's input: `command`, when given, sets at least
+    one of `update`, `resume`, `goto`, and replaces `input` (never both)."""
+    command = body.get("command")
+    if command is not None:
+        if all(value is None for value in command.values()):
+            raise Invalid("command", "must set at least one of update, resume, goto")
+        if body.get("input") is not None:
+            raise Invalid("input", "give either input or command, not both")
     webhook = body.get("webhook")
     if webhook is not None:
         parsed = urlparse(webhook)
@@ -277,6 +302,20 @@ def _validate_run_fields(body: dict[str, Any]) -> None:
     ):
         raise Invalid(f"config.{RUN_TIMEOUT_KEY}", f"must be a positive number of seconds, got {timeout!r}")
     validate_deadline_fields(body.get("metadata"), body.get("config"))
+
+
+def _checkpoint_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint a run starts from: `checkpoint`, with `checkpoint_id` over it ({} if none)."""
+    checkpoint = {k: v for k, v in (body.get("checkpoint") or {}).items() if v is not None}
+    if body.get("checkpoint_id"):
+        checkpoint["checkpoint_id"] = body["checkpoint_id"]
+    return checkpoint
+
+
+def _goto_nodes(goto: Any) -> list[str]:
+    """Node names a `command.goto` targets (a name, a `Send`, or a list of either)."""
+    items = goto if isinstance(goto, list) else [goto]
+    return [item["node"] if isinstance(item, dict) else item for item in items]
 
 
 def _stream_modes(value: Any) -> list[str]:
