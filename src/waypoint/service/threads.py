@@ -58,6 +58,11 @@ def overlay_config(thread_id: str, *configs: dict | None) -> dict[str, Any]:
     return out
 
 
+def _review_filters(graph_id: str | None, metadata: dict | None) -> dict | None:
+    """The metadata filter of an inbox query (a thread's `graph_id` lives in its metadata)."""
+    return {**(metadata or {}), **({"graph_id": graph_id} if graph_id else {})} or None
+
+
 class ThreadService:
     """Thread records plus the graph state behind them."""
 
@@ -232,6 +237,11 @@ class ThreadService:
     ) -> dict[str, Any]:
         """Write `values` as if `as_node` had returned them; returns `{"checkpoint": ...}`.
 
+        `as_node="__end__"` (LangGraph's `END`) with `values=None` drops the paused tasks:
+        agent-inbox's "Ignore" / "Mark as resolved". Like any update that clears pending
+        interrupts, each gets a closing decision (action `update_state`), so a later resume
+        naming it gets `Conflict`.
+
         Raises `NotFound`, `Conflict` (an active run holds the thread), `BadRequest`
         (no graph has run on the thread yet, or LangGraph refuses the update).
         """
@@ -244,7 +254,7 @@ class ThreadService:
                 raise BadRequest(
                     f"Thread {thread_id} has no graph yet: run an assistant on it before updating its state"
                 )
-            if as_node is not None and as_node not in graph.nodes:
+            if as_node is not None and as_node != END and as_node not in graph.nodes:
                 raise Invalid("as_node", f"graph has no node {as_node!r}")
             try:
                 new_config = await graph.aupdate_state(
@@ -271,16 +281,24 @@ class ThreadService:
             await self.refresh(thread_id, graph)
 
     async def awaiting_review(
-        self, *, graph_id: str | None = None, metadata: dict | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Threads paused for a person, most recently paused first: `{thread_id, graph_id,
-        assistant_id, metadata, values, updated_at, interrupts: [...], next: [...]}`.
-        `interrupts` is empty for a thread paused at a static breakpoint."""
-        filters = {**(metadata or {}), **({"graph_id": graph_id} if graph_id else {})}
+        self,
+        *,
+        graph_id: str | None = None,
+        metadata: dict | None = None,
+        limit: int = 25,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """One page of the threads paused for a person, most recently paused first:
+        `{"items": [...], "total": int, "offset": int, "limit": int}`, each item
+        `{thread_id, graph_id, assistant_id, metadata, values, updated_at, interrupts: [...],
+        next: [...]}`. `interrupts` is empty for a thread paused at a static breakpoint.
+        Filtering and paging happen in the database (the `(status, updated_at)` index)."""
+        filters = _review_filters(graph_id, metadata)
         threads = await self.storage.search_threads(
-            ids=None, metadata=filters or None, values=None, status="interrupted",
-            limit=limit, offset=0, sort_by="updated_at", sort_order="desc",
+            ids=None, metadata=filters, values=None, status="interrupted",
+            limit=limit, offset=offset, sort_by="updated_at", sort_order="desc",
         )
+        total = await self.storage.count_threads(metadata=filters, values=None, status="interrupted")
         items = []
         for thread in threads:
             interrupts = [i for group in (thread.get("interrupts") or {}).values() for i in group]
@@ -296,7 +314,19 @@ class ThreadService:
                 "interrupts": interrupts,
                 "next": nxt,
             })
-        return items
+        return {"items": items, "total": total, "offset": offset, "limit": limit}
+
+    async def review_marker(self, *, graph_id: str | None = None, metadata: dict | None = None) -> dict[str, Any]:
+        """What changes whenever the set of paused threads matching the filters changes:
+        `{"total": int, "latest": str | None}` (the count, and the newest pause's
+        `updated_at`). The inbox's event stream compares successive markers."""
+        filters = _review_filters(graph_id, metadata)
+        page = await self.storage.search_threads(
+            ids=None, metadata=filters, values=None, status="interrupted",
+            limit=1, offset=0, sort_by="updated_at", sort_order="desc",
+        )
+        total = await self.storage.count_threads(metadata=filters, values=None, status="interrupted")
+        return {"total": total, "latest": page[0]["updated_at"] if page else None}
 
     async def decisions(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's decision audit trail, oldest first. Raises `NotFound`."""

@@ -8,12 +8,14 @@ handler accepts) and `/inbox/me` says who that is.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from importlib import resources
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from waypoint.api.deps import JSONResponse, services
 from waypoint.service import Services
@@ -57,20 +59,59 @@ async def inbox_me():
     return {"auth": True, "identity": user.identity, "display_name": user.display_name}
 
 
+def _metadata_filter(metadata: str | None) -> dict | None:
+    """The `metadata` query parameter as a JSON object; `Invalid` (422) otherwise."""
+    if not metadata:
+        return None
+    try:
+        filters = json.loads(metadata)
+    except json.JSONDecodeError as exc:
+        raise Invalid("metadata", f"must be a JSON object: {exc}") from None
+    if not isinstance(filters, dict):
+        raise Invalid("metadata", "must be a JSON object")
+    return filters
+
+
+_METADATA = Query(None, description='JSON object the thread metadata must contain, e.g. {"team": "support"}')
+
+
 @router.get("/items")
 async def inbox_items(
     graph_id: str | None = None,
-    metadata: str | None = Query(None, description='JSON object, e.g. {"team": "support"}'),
-    limit: int = Query(100, ge=1, le=1000),
+    metadata: str | None = _METADATA,
+    limit: int = Query(25, ge=1, le=200),
+    offset: int = Query(0, ge=0),
     s: Services = Depends(services),
 ):
-    """Threads waiting for a person (pending interrupts or breakpoints), newest first."""
-    filters = None
-    if metadata:
-        try:
-            filters = json.loads(metadata)
-        except json.JSONDecodeError as exc:
-            raise Invalid("metadata", f"must be a JSON object: {exc}") from None
-        if not isinstance(filters, dict):
-            raise Invalid("metadata", "must be a JSON object")
-    return await s.threads.awaiting_review(graph_id=graph_id, metadata=filters, limit=limit)
+    """One page of the threads waiting for a person (pending interrupts or breakpoints),
+    most recently paused first: `{"items": [...], "total", "offset", "limit"}`."""
+    return await s.threads.awaiting_review(
+        graph_id=graph_id, metadata=_metadata_filter(metadata), limit=limit, offset=offset
+    )
+
+
+@router.get("/events", include_in_schema=False)
+async def inbox_events(
+    graph_id: str | None = None,
+    metadata: str | None = _METADATA,
+    interval: float = Query(1.0, ge=0.2, le=60, description="seconds between checks"),
+    s: Services = Depends(services),
+):
+    """Server-sent events for a live inbox page: `event: inbox` with `{"total", "latest"}`
+    first, then again whenever the set of paused threads matching the filters changes.
+
+    The server checks the database every `interval` seconds (the database is the one
+    place every process's pauses are visible), so one open page costs one small indexed
+    query a second, not one per reviewer action."""
+    filters = _metadata_filter(metadata)
+
+    async def body():
+        last = None
+        while True:
+            marker = await s.threads.review_marker(graph_id=graph_id, metadata=filters)
+            if marker != last:
+                last = marker
+                yield ServerSentEvent(event="inbox", data=json.dumps(marker))
+            await asyncio.sleep(interval)
+
+    return EventSourceResponse(body(), ping=15)
