@@ -24,7 +24,9 @@ async def test_inbox_items_lists_waiting_threads(client, http):
     done = await client.threads.create(metadata={"team": tag})
     await client.runs.wait(done["thread_id"], "chain", input={"input": "x"})
 
-    items = http.get("/inbox/items", params={"metadata": json.dumps({"team": tag})}).json()
+    page = http.get("/inbox/items", params={"metadata": json.dumps({"team": tag})}).json()
+    assert (page["total"], page["offset"], page["limit"]) == (2, 0, 25)
+    items = page["items"]
     assert [i["thread_id"] for i in items] == [at_breakpoint["thread_id"], paused["thread_id"]]
     by_id = {i["thread_id"]: i for i in items}
     waiting = by_id[paused["thread_id"]]
@@ -34,8 +36,12 @@ async def test_inbox_items_lists_waiting_threads(client, http):
     assert by_id[at_breakpoint["thread_id"]]["next"] == ["node_a"]
 
     only_agent = http.get("/inbox/items", params={"graph_id": "agent", "metadata": json.dumps({"team": tag})}).json()
-    assert [i["thread_id"] for i in only_agent] == [paused["thread_id"]]
-    assert http.get("/inbox/items", params={"metadata": "{oops"}).status_code == 422
+    assert [i["thread_id"] for i in only_agent["items"]] == [paused["thread_id"]] and only_agent["total"] == 1
+    second = http.get("/inbox/items", params={"metadata": json.dumps({"team": tag}), "limit": 1, "offset": 1}).json()
+    assert [i["thread_id"] for i in second["items"]] == [paused["thread_id"]] and second["total"] == 2
+    bad = http.get("/inbox/items", params={"metadata": "{oops"})
+    assert bad.status_code == 422 and "metadata" in bad.text
+    assert http.get("/inbox/items", params={"limit": 0}).status_code == 422
     page = http.get("/inbox")
     assert page.status_code == 200 and "Waypoint inbox" in page.text
     assert http.get("/inbox/inbox.js").headers["content-type"].startswith("text/javascript")
@@ -85,3 +91,41 @@ async def test_inbox_page_edits_and_resumes_in_a_browser(client, server, browser
     assert (await client.threads.get(tid))["status"] == "idle"
     decisions = await client.http.get(f"/threads/{tid}/decisions")
     assert [(d["reviewer"], d["value"]) for d in decisions] == [("ada", "Edited in the inbox")]
+
+
+async def test_update_state_as_end_resolves_like_agent_inbox(client, http):
+    """agent-inbox's "Ignore" / "Mark as resolved": `update_state(values=None, as_node="__end__")`."""
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    await client.runs.wait(tid, "agent", input={"some_text": "ignore me"})
+    [pending] = (await client.threads.get_state(tid))["interrupts"]
+
+    await client.threads.update_state(tid, None, as_node="__end__")
+    assert (await client.threads.get(tid))["status"] == "idle"
+    assert (await client.threads.get_state(tid))["interrupts"] == []
+    [decision] = await client.http.get(f"/threads/{tid}/decisions")
+    assert (decision["interrupt_id"], decision["action"], decision["closes"]) == (pending["id"], "resolve", True)
+    # The interrupt is closed: a resume naming it loses, exactly once.
+    late = http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "agent", "command": {"resume": {pending["id"]: "x"}}})
+    assert late.status_code == 409 and pending["id"] in late.text
+
+
+async def test_inbox_events_follow_new_pending_threads(client, server):
+    """`/inbox/events` sends a marker first and a new one when a thread pauses."""
+    import httpx
+
+    tag = {"team": "events-" + str(id(client))}
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        async with http.stream("GET", "/inbox/events", params={"metadata": json.dumps(tag), "interval": 0.2}) as stream:
+            markers = []
+            async for line in stream.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                markers.append(json.loads(line[5:]))
+                if len(markers) == 1:
+                    assert markers[0] == {"total": 0, "latest": None}
+                    thread = await client.threads.create(metadata=tag)
+                    await client.runs.wait(thread["thread_id"], "agent", input={"some_text": "new"})
+                else:
+                    break
+    assert markers[1]["total"] == 1 and markers[1]["latest"]

@@ -51,6 +51,7 @@ ROUTES = [
     _route("POST", "/threads/search", "threads", "search", "search"),
     _route("POST", "/threads/count", "threads", "search", "search"),
     _route("GET", "/inbox/items", "threads", "search", "search"),
+    _route("GET", "/inbox/events", "threads", "search", "search"),
     _route("POST", "/threads/{thread_id}/runs", "threads", "create_run", "run"),
     _route("POST", "/threads/{thread_id}/runs/stream", "threads", "create_run", "run"),
     _route("POST", "/threads/{thread_id}/runs/wait", "threads", "create_run", "run"),
@@ -210,7 +211,8 @@ class AuthGate:
         return None, None
 
     async def _search(self, scope, user, resource, action, params, body, query):
-        if scope["path"].endswith("/inbox/items"):
+        inbox = scope["path"].endswith(("/inbox/items", "/inbox/events"))
+        if inbox:
             try:
                 metadata = json.loads(query["metadata"]) if query.get("metadata") else {}
             except ValueError:
@@ -222,8 +224,10 @@ class AuthGate:
         wanted = await self.policy.authorize(user, resource, action, value)
         metadata = merge(value.get("metadata") or {}, wanted)
         if metadata is NOTHING:
+            if inbox:
+                raise _Refusal(200, json.dumps({"items": [], "total": 0, "offset": 0, "limit": 0}))
             raise _Refusal(200, "[]" if "count" not in scope["path"] else "0")
-        if scope["path"].endswith("/inbox/items"):
+        if inbox:
             return None, {**query, "metadata": json.dumps(metadata)} if metadata else query
         body["metadata"] = metadata or None
         return body, None

@@ -45,8 +45,9 @@ function parseAnswer(text) {
   try { return JSON.parse(text); } catch { return text; }
 }
 
-async function* sse(path) {
-  const response = await fetch(path, { headers: { Accept: "text/event-stream" } });
+async function* sse(path, signal) {
+  const response = await fetch(path, { headers: { Accept: "text/event-stream" }, signal });
+  if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -491,7 +492,10 @@ function render(page) {
     root.replaceChildren(el("p", { class: "empty" }, "Nothing is waiting for a person."));
     return;
   }
-  root.replaceChildren(...answered, ...nodes);
+  const wanted = [...answered, ...nodes];
+  const current = [...root.children];
+  // Leave the DOM alone when nothing changed (keeps focus and caret in a field).
+  if (wanted.length !== current.length || wanted.some((n, i) => n !== current[i])) root.replaceChildren(...wanted);
   if (view.focused && !root.contains(view.focused)) view.focused = null;
 }
 
@@ -513,19 +517,30 @@ async function refresh({ keepAnswered = true } = {}) {
 }
 
 // The page follows the server: /inbox/events says when the set of pending threads changes.
-function follow() {
-  if (view.events) view.events.close();
+// Read with fetch (not EventSource) so a signed-in page's Authorization header goes along.
+async function follow() {
+  if (view.events) view.events.abort();
+  const controller = new AbortController();
+  view.events = controller;
   view.marker = null;
-  const source = new EventSource(`/inbox/events?${filters()}`);
-  source.addEventListener("inbox", (event) => {
-    const marker = event.data;
-    if (view.marker !== null && marker !== view.marker) refresh();
-    view.marker = marker;
-    $("#live").textContent = "live";
-    $("#live").className = "tag ok";
-  });
-  source.addEventListener("error", () => { $("#live").textContent = "reconnecting…"; $("#live").className = "tag warn"; });
-  view.events = source;
+  const live = $("#live");
+  while (!controller.signal.aborted) {
+    try {
+      for await (const part of sse(`/inbox/events?${filters()}`, controller.signal)) {
+        if (part.event !== "inbox") continue;
+        const marker = JSON.stringify(part.data);
+        if (view.marker !== null && marker !== view.marker) refresh();
+        view.marker = marker;
+        live.textContent = "live";
+        live.className = "tag ok";
+      }
+    } catch (err) {
+      if (controller.signal.aborted) return;
+    }
+    live.textContent = "reconnecting…";
+    live.className = "tag warn";
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
 }
 
 function changeFilters() {
@@ -581,6 +596,7 @@ async function main() {
   $("#filter-metadata").addEventListener("change", changeFilters);
   $("#prev").addEventListener("click", () => page(-1));
   $("#next").addEventListener("click", () => page(1));
+  $("#keys").addEventListener("click", () => { $("#help").hidden = !$("#help").hidden; });
   document.addEventListener("keydown", onKey);
   await refresh();
   follow();
