@@ -129,3 +129,49 @@ async def test_inbox_events_follow_new_pending_threads(client, server):
                 else:
                     break
     assert markers[1]["total"] == 1 and markers[1]["latest"]
+
+
+async def test_a_backlog_of_10000_pending_threads_pages_in_the_browser(client, server, browser, http):
+    """10,000 paused threads (one run, then `POST /threads/{id}/copy`): the inbox lists them
+    25 a page from the database, and a reviewer pages through them by keyboard."""
+    import asyncio
+    import uuid
+
+    tag = {"team": f"backlog-{uuid.uuid4()}"}
+    first = await client.threads.create(metadata=tag)
+    await client.runs.wait(first["thread_id"], "agent", input={"some_text": "backlog"})
+    gate = asyncio.Semaphore(8)
+
+    async def copy(_):
+        async with gate:
+            return (await client.threads.copy(first["thread_id"]))["thread_id"]
+
+    await asyncio.gather(*(copy(i) for i in range(9_999)))
+    params = {"metadata": json.dumps(tag)}
+    assert (await client.threads.count(metadata=tag, status="interrupted")) == 10_000
+    last = http.get("/inbox/items", params={**params, "offset": 9_975}).json()
+    assert last["total"] == 10_000 and len(last["items"]) == 25
+    assert http.get("/inbox/items", params={**params, "offset": 10_000}).json()["items"] == []
+
+    async with browser.async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await chromium.new_page(viewport={"width": 1280, "height": 900})
+            await page.goto(f"{server.url}/inbox")
+            await page.fill("#filter-metadata", json.dumps(tag))
+            await page.click("#refresh")
+            count = page.locator("#count")
+            await page.wait_for_function("document.querySelector('#count').textContent.startsWith('1–25 of 10000')")
+            assert await page.locator("section.item").count() == 25
+            page_one = await page.locator("section.item").first.get_attribute("data-thread-id")
+            await page.locator("#filter-metadata").press("Escape")
+            await page.keyboard.press("n")
+            await page.wait_for_function("document.querySelector('#count').textContent.startsWith('26–50 of 10000')")
+            assert await page.locator("section.item").count() == 25
+            assert await page.locator("section.item").first.get_attribute("data-thread-id") != page_one
+            await page.keyboard.press("p")
+            await page.wait_for_function("document.querySelector('#count').textContent.startsWith('1–25 of')")
+            assert await page.locator("section.item").first.get_attribute("data-thread-id") == page_one
+            assert "of 10000 waiting" in await count.inner_text()
+        finally:
+            await chromium.close()

@@ -1,7 +1,10 @@
 """`/inbox`: the approval inbox web page (Waypoint extension), served by the server itself.
 
-The page is static HTML + JS from this folder (no CDN); it lists `/inbox/items` and acts
-through the standard API (`POST /threads/{id}/runs` with `command.resume`). With custom
+The page is static HTML + JS from this folder (no CDN); it lists `/inbox/items` page by
+page, follows `/inbox/events`, renders LangChain `HumanInTheLoopMiddleware` and agent-inbox
+`HumanInterrupt` values as forms, and acts through the standard API (`POST
+/threads/{id}/runs` with `command.resume`; `POST /threads/{id}/state` as `__end__` to
+resolve). With custom
 auth on, `auth.js` signs the reviewer in (a pasted token, or a cookie the authenticate
 handler accepts) and `/inbox/me` says who that is.
 """
@@ -101,8 +104,8 @@ async def inbox_events(
     first, then again whenever the set of paused threads matching the filters changes.
 
     The server checks the database every `interval` seconds (the database is the one
-    place every process's pauses are visible), so one open page costs one small indexed
-    query a second, not one per reviewer action."""
+    place every process's pauses are visible): one open page costs two small indexed
+    queries (a count and the newest row) per interval."""
     filters = _metadata_filter(metadata)
 
     async def body():
