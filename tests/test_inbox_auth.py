@@ -67,7 +67,8 @@ async def test_inbox_signs_in_with_a_token_and_shows_only_the_users_items(auth_s
             await page.press("#filter-metadata", "Tab")  # `change` refreshes the list (once)
             card = page.locator(f'section.item[data-thread-id="{mine["thread_id"]}"]')
             await card.wait_for(timeout=15000)
-            await page.wait_for_load_state("networkidle")  # no re-render will replace the card
+            # The page keeps /inbox/events open (never network-idle); an unchanged card keeps its node.
+            await page.locator("#live.ok").wait_for(timeout=15000)
             assert await page.locator(f'section.item[data-thread-id="{theirs["thread_id"]}"]').count() == 0
             assert "bob's draft" not in await page.inner_text("main")
             await card.locator("textarea.answer").fill("Approved by Alice")
