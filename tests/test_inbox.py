@@ -161,16 +161,16 @@ async def test_a_backlog_of_10000_pending_threads_pages_in_the_browser(client, s
             await page.fill("#filter-metadata", json.dumps(tag))
             await page.click("#refresh")
             count = page.locator("#count")
-            await page.wait_for_function("document.querySelector('#count').textContent.startsWith('1–25 of 10000')")
+            await page.locator("#count", has_text="1–25 of 10000 waiting").wait_for(timeout=30000)
             assert await page.locator("section.item").count() == 25
             page_one = await page.locator("section.item").first.get_attribute("data-thread-id")
             await page.locator("#filter-metadata").press("Escape")
             await page.keyboard.press("n")
-            await page.wait_for_function("document.querySelector('#count').textContent.startsWith('26–50 of 10000')")
+            await page.locator("#count", has_text="26–50 of 10000 waiting").wait_for(timeout=30000)
             assert await page.locator("section.item").count() == 25
             assert await page.locator("section.item").first.get_attribute("data-thread-id") != page_one
             await page.keyboard.press("p")
-            await page.wait_for_function("document.querySelector('#count').textContent.startsWith('1–25 of')")
+            await page.locator("#count", has_text="1–25 of 10000 waiting").wait_for(timeout=30000)
             assert await page.locator("section.item").first.get_attribute("data-thread-id") == page_one
             assert "of 10000 waiting" in await count.inner_text()
         finally:
