@@ -104,7 +104,7 @@ async def test_update_state_as_end_resolves_like_agent_inbox(client, http):
     assert (await client.threads.get(tid))["status"] == "idle"
     assert (await client.threads.get_state(tid))["interrupts"] == []
     [decision] = await client.http.get(f"/threads/{tid}/decisions")
-    assert (decision["interrupt_id"], decision["action"], decision["closes"]) == (pending["id"], "resolve", True)
+    assert (decision["interrupt_id"], decision["action"], decision["closes"]) == (pending["id"], "update_state", True)
     # The interrupt is closed: a resume naming it loses, exactly once.
     late = http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "agent", "command": {"resume": {pending["id"]: "x"}}})
     assert late.status_code == 409 and pending["id"] in late.text

@@ -186,7 +186,7 @@ async def test_ignore_resolve_and_free_form(client, inbox):
     await page.locator(f'section.item.answered[data-thread-id="{email_only}"] .status-success').wait_for(timeout=15000)
     assert (await client.threads.get(email_only))["status"] == "idle"
     assert not any(m["type"] == "tool" for m in await messages(client, email_only))
-    assert [d["action"] for d in await client.http.get(f"/threads/{email_only}/decisions")] == ["resolve"]
+    assert [d["action"] for d in await client.http.get(f"/threads/{email_only}/decisions")] == ["update_state"]
 
     # Anything else: the value as text and a free-form answer only, no invented buttons.
     card = pending(page, free, "free")
