@@ -8,7 +8,7 @@ import logging
 from fastapi import FastAPI
 
 from waypoint import __version__
-from waypoint.api import assistants, errors, inbox, runs, store, threads, unavailable
+from waypoint.api import assistants, errors, inbox, protocol, runs, store, threads, unavailable
 from waypoint.api.deps import JSONResponse
 from waypoint.service import Services
 
@@ -58,6 +58,6 @@ def create_app(services: Services) -> FastAPI:
             "graphs": services.registry.graph_ids,
         }
 
-    for module in (assistants, threads, runs, store, inbox):
+    for module in (assistants, threads, runs, store, inbox, protocol):
         app.include_router(module.router)
     return app

@@ -12,6 +12,7 @@ from waypoint.graphs import GraphRegistry
 from waypoint.service.assistants import AssistantService
 from waypoint.service.deadlines import DeadlineSweeper
 from waypoint.service.executor import RunExecutor
+from waypoint.service.protocol import ThreadProtocol
 from waypoint.service.runs import RunService
 from waypoint.service.store import StoreService
 from waypoint.service.thread_stream import ThreadStreamer
@@ -37,6 +38,7 @@ class Services:
     workers: WorkerPool
     deadlines: DeadlineSweeper
     thread_streams: ThreadStreamer
+    protocol: ThreadProtocol
 
     @classmethod
     def build(
@@ -63,7 +65,7 @@ class Services:
                           max_attempts=max_run_attempts, shutdown_grace_seconds=shutdown_grace_seconds)
         return cls(
             storage, broker, registry, assistants, threads, runs, StoreService(storage), pool, deadlines,
-            ThreadStreamer(storage, broker, threads),
+            ThreadStreamer(storage, broker, threads), ThreadProtocol(storage, broker, runs, threads),
         )
 
     async def start(self) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
+import warnings
 from typing import Any
 
 from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
@@ -27,12 +28,17 @@ from waypoint.service.decisions import deadline_settings, default_for, rollback_
 from waypoint.service.dependencies import unavailable
 from waypoint.service.records import public_run
 from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict, pending_interrupts
+from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, thread_config
 from waypoint.service.webhooks import WebhookSender
 from waypoint.storage import NotFound, Storage
 from waypoint.streams import Broker
 
 log = logging.getLogger(__name__)
+
+# LangGraph marks its v3 stream experimental on every call; the server uses it knowingly.
+warnings.filterwarnings("ignore", message=r".*v3 streaming protocol.*")
+warnings.filterwarnings("ignore", message=r".*_achat_model_stream_v3.*")
 
 
 #: Key of a run's (or its assistant's) `config` giving the run's timeout in seconds; Waypoint
@@ -137,6 +143,20 @@ def _graph_input(kwargs: dict) -> Any:
     if command:
         return command_from_api(command)
     return kwargs.get("input")
+
+
+def _extra_transformers(graph: Any) -> list:
+    """The v3 stream transformers that make LangGraph emit every protocol channel
+    (`updates`, `custom`, `tasks`, `checkpoints`), minus those the graph compiled in."""
+    from langgraph.stream.transformers import (
+        CheckpointsTransformer,
+        CustomTransformer,
+        TasksTransformer,
+        UpdatesTransformer,
+    )
+
+    own = list(getattr(graph, "stream_transformers", None) or [])
+    return [t for t in (UpdatesTransformer, CustomTransformer, TasksTransformer, CheckpointsTransformer) if t not in own]
 
 
 class _MessagesAccumulator:
@@ -245,6 +265,8 @@ class RunExecutor:
             for key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
                 config["configurable"].pop(key, None)
         timeout = run_timeout(self.run_timeout, assistant, run)
+        events = RunEvents(self.broker, thread_id, assistant["graph_id"])
+        await events.lifecycle("running")
         async with self.registry.graph(
             assistant["graph_id"], config,
             checkpointer=self.storage.checkpointer, store=self.storage.store,
@@ -254,7 +276,7 @@ class RunExecutor:
             error: dict | None = None
             status = "success"
             cancel_action: str | None = None
-            stream = asyncio.create_task(self._stream(graph, run, config, assistant, resuming=resuming))
+            stream = asyncio.create_task(self._stream(graph, run, config, assistant, events, resuming=resuming))
             cancel = asyncio.create_task(self.broker.wait_cancel(run_id))
             hand_back = asyncio.create_task(self._hand_back.wait())
             try:
@@ -290,6 +312,7 @@ class RunExecutor:
 
             if cancel_action == "rollback":
                 await self._rollback(run, graph)
+                await events.lifecycle("failed", error=CANCELLED)
                 return None
             thread_state = await self.threads.derive_state(
                 thread_id, graph, error=error, cancelled=cancel_action is not None
@@ -299,6 +322,10 @@ class RunExecutor:
             finished = await self.storage.finish_run(
                 run_id, status=status, output=output, error=error, thread_state=thread_state
             )
+            if status == "success":
+                await (events.interrupted(pending) if pending else events.lifecycle("completed"))
+            else:
+                await events.lifecycle("failed", error=CANCELLED if cancel_action else error["message"])
             if pending and status == "success":
                 await self._schedule_deadlines(assistant, run, pending)
             if kwargs.get("webhook"):
@@ -319,6 +346,7 @@ class RunExecutor:
     async def _fail_before_start(self, run: dict, exc: Exception) -> dict:
         error = error_payload(exc)
         await self._publish(run["run_id"], "error", error)
+        await RunEvents(self.broker, run["thread_id"], run["assistant_id"]).lifecycle("failed", error=error["message"])
         await self._fail(run, error)
         return {"__error__": error}
 
@@ -361,9 +389,14 @@ class RunExecutor:
         await self.storage.rollback_run(run["thread_id"], run["run_id"], released=released)
         await self.threads.refresh(run["thread_id"], graph)
 
-    async def _stream(self, graph: Any, run: dict, config: dict, assistant: dict, *, resuming: bool = False) -> None:
-        """Drive the graph and publish each chunk the client asked for; `resuming` continues
-        from the thread's latest checkpoint instead of feeding the run's input again."""
+    async def _stream(
+        self, graph: Any, run: dict, config: dict, assistant: dict, events: RunEvents, *, resuming: bool = False
+    ) -> None:
+        """Drive the graph and publish each chunk the client asked for, and the thread's
+        protocol events (`thread_events.py`): from LangGraph's v3 stream for a run started
+        through the protocol (`kwargs["protocol"]`), else mirrored from the chunks.
+        `resuming` continues from the thread's latest checkpoint instead of feeding the
+        run's input again."""
         run_id, kwargs = run["run_id"], run["kwargs"]
         requested = set(kwargs.get("stream_mode") or ["values"])
         subgraphs = bool(kwargs.get("subgraphs"))
@@ -385,7 +418,9 @@ class RunExecutor:
         accumulator = _MessagesAccumulator()
         known: dict[str, dict] = {}  # interrupt id -> its API dict, for this run
 
-        async def handle(ns: tuple, mode: str, chunk: Any) -> None:
+        async def handle(ns: tuple, mode: str, chunk: Any, mirror: bool = True) -> None:
+            if mirror:
+                await events.chunk(ns, mode, chunk)
             suffix = ("|" + "|".join(ns)) if ns else ""
             if mode in ("values", "updates") and isinstance(chunk, dict) and chunk.get("__interrupt__"):
                 chunk = {**chunk, "__interrupt__": await self._interrupts(graph, config, chunk["__interrupt__"], known)}
@@ -405,7 +440,19 @@ class RunExecutor:
             if mode in requested:
                 await self._publish(run_id, mode + suffix, chunk)
 
-        if "events" in requested:
+        if kwargs.get("protocol"):
+            v3_options = {k: v for k, v in options.items() if k not in ("stream_mode", "subgraphs")}
+            run_stream = await graph.astream_events(
+                graph_input, config, version="v3", transformers=_extra_transformers(graph), **v3_options
+            )
+            async with run_stream:
+                async for event in run_stream:
+                    await events.protocol_event(event)
+                    # the run's own stream (join, wait) still gets its root values/updates
+                    method, params = event.get("method"), event.get("params") or {}
+                    if method in ("values", "updates") and not params.get("namespace"):
+                        await handle((), method, params.get("data"), mirror=False)
+        elif "events" in requested:
             async for event in graph.astream_events(graph_input, config, version="v2", **options):
                 if event.get("event") == "on_chain_stream" and event.get("run_id") == run_id:
                     chunk = event["data"]["chunk"]

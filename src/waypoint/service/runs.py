@@ -22,6 +22,7 @@ from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.executor import RUN_TIMEOUT_KEY
 from waypoint.service.records import public_run
 from waypoint.service.state import pending_interrupts
+from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, overlay_config, thread_config
 from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
 from waypoint.service.waiting import run_has_ended, wait_run_ended
@@ -53,7 +54,8 @@ class RunService:
 
     # -- create ------------------------------------------------------------
     async def create(
-        self, thread_id: str | None, body: dict[str, Any], *, decision_action: str = "resume"
+        self, thread_id: str | None, body: dict[str, Any], *, decision_action: str = "resume",
+        protocol: bool = False,
     ) -> dict[str, Any]:
         """Queue a run from a `RunCreateStateful`/`RunCreateStateless` body; returns the run.
 
@@ -62,7 +64,8 @@ class RunService:
         (a field's value), `BadRequest` (a resume with nothing to resume),
         `Conflict` (`multitask_strategy="reject"` on a busy thread, or a resume of an
         interrupt another decision already answered). A resume records its decisions
-        (see `decisions.py`) with `decision_action`.
+        (see `decisions.py`) with `decision_action`. `protocol` marks a run started through
+        the thread streaming protocol (its events come from LangGraph's v3 stream).
         """
         _validate_run_fields(body)
         if body.get("webhook") is not None:
@@ -113,6 +116,7 @@ class RunService:
             "on_disconnect": body.get("on_disconnect") or "continue",
             "durability": body.get("durability"),
             "temporary": temporary,
+            "protocol": protocol,
         }
         strategy = body.get("multitask_strategy") or "enqueue"
         after = float(body.get("after_seconds") or 0)
@@ -267,6 +271,7 @@ class RunService:
         run = await self.storage.get_run(run_id, thread_id)
         if run["status"] == "pending" and await self.storage.cancel_pending_run(run_id, action):
             await self.broker.end(run_id)
+            await self._cancelled_before_start(run)
             await self.threads.refresh(thread_id)
             self.broker.notify_runs_available()
         elif run["status"] in ("pending", "running"):
@@ -278,6 +283,16 @@ class RunService:
             return public_run(await self.storage.get_run(run_id))
         except NotFound:
             return None
+
+
+    async def _cancelled_before_start(self, run: dict) -> None:
+        """Tell the thread's protocol subscribers that a queued run ended (`failed`,
+        `cancelled`) without starting."""
+        try:
+            graph_name = (await self.storage.get_assistant(run["assistant_id"]))["graph_id"]
+        except NotFound:
+            graph_name = run["assistant_id"]
+        await RunEvents(self.broker, run["thread_id"], graph_name).lifecycle("failed", error=CANCELLED)
 
 
 def _validate_run_fields(body: dict[str, Any]) -> None:

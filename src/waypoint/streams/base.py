@@ -1,12 +1,23 @@
-"""The broker interface: run stream events, cancellation signals and worker wake-ups.
+"""The broker interface: run stream events, thread event logs, cancellation signals and
+worker wake-ups.
 
 A run's stream is an append-only log of SSE events (`event` name, JSON `data`),
 replayable from the start or from a `Last-Event-ID`, ended by `end()`.
+
+A thread's event log (the thread streaming protocol, `service/protocol.py`) is an
+append-only log of protocol events across all runs of the thread, numbered by a
+per-thread `seq` and replayable after any `seq` for as long as
+it is retained: `retention_seconds` after the thread's last event, and at most
+`max_events` events per thread (the oldest are dropped first). A thread's seqs grow by one
+per event; a thread's first seq (in a process, or after its counter was lost) is the clock
+in microseconds, so seqs never go backwards across restarts and a client resuming with an
+old `since` misses nothing logged after it.
 """
 
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal, NamedTuple
 
@@ -19,6 +30,27 @@ class StreamEvent(NamedTuple):
     id: str
     event: str
     data: bytes
+
+
+class ThreadEvent(NamedTuple):
+    """One event of a thread's log: its per-thread `seq` and the event's JSON object
+    (`{"type": "event", "method", "params"}`, without `seq`/`event_id`, which the log
+    assigns) as bytes."""
+
+    seq: int
+    body: bytes
+
+
+#: Default seconds a thread's events stay replayable after its last event.
+THREAD_RETENTION_SECONDS = 3600.0
+#: Default most events kept per thread.
+THREAD_MAX_EVENTS = 10_000
+
+
+def first_seq() -> int:
+    """The seq a thread's log starts from: the clock in microseconds (below 2**53, so
+    JavaScript clients read it exactly, until the year 2255)."""
+    return time.time_ns() // 1000
 
 
 class Broker(abc.ABC):
@@ -61,6 +93,24 @@ class Broker(abc.ABC):
         stream is not (or no longer) known, the iterator stops - this covers runs whose
         stream ended before the subscription.
         """
+
+    @abc.abstractmethod
+    async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:
+        """Append events (JSON objects as bytes) to the thread's log in order, numbering
+        them with the next `seq`s; return the last `seq` given (0 for an empty list)."""
+
+    @abc.abstractmethod
+    async def thread_seq(self, thread_id: str) -> int:
+        """The last `seq` given in the thread's log (0 if none)."""
+
+    @abc.abstractmethod
+    async def read_thread_events(self, thread_id: str, *, since: int = 0) -> list[ThreadEvent]:
+        """The thread's retained events with `seq > since`, in order, without waiting."""
+
+    @abc.abstractmethod
+    def follow_thread(self, thread_id: str, *, since: int = 0) -> AsyncIterator[ThreadEvent]:
+        """Yield the thread's retained events with `seq > since`, in order, then each new
+        one as it is appended; never ends by itself (the caller stops iterating)."""
 
     @abc.abstractmethod
     async def cancel(self, run_id: str, action: CancelAction) -> None:

@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from waypoint.streams.base import Broker, CancelAction, StreamEvent
+from waypoint.streams.base import (
+    THREAD_MAX_EVENTS,
+    THREAD_RETENTION_SECONDS,
+    Broker,
+    CancelAction,
+    StreamEvent,
+    ThreadEvent,
+    first_seq,
+)
 
 #: Seconds an ended stream stays replayable (for joins that arrive just after the end).
 RETAIN_ENDED_SECONDS = 60.0
@@ -24,10 +33,31 @@ class _RunLog:
         self.changed = asyncio.Condition()
 
 
-class InProcessBroker(Broker):
-    """Broker whose subscribers live in the same event loop as the publishers."""
-
+class _ThreadLog:
     def __init__(self) -> None:
+        self.events: collections.deque[ThreadEvent] = collections.deque()
+        self.last_append = time.monotonic()
+        self.appended = asyncio.Event()  # replaced at each append, after being set
+
+
+class InProcessBroker(Broker):
+    """Broker whose subscribers live in the same event loop as the publishers.
+
+    Thread event logs live in this process's memory: they survive client disconnects but
+    not a restart of the process (a thread's seqs then continue from a higher clock value).
+    """
+
+    def __init__(
+        self,
+        *,
+        thread_retention_seconds: float = THREAD_RETENTION_SECONDS,
+        thread_max_events: int = THREAD_MAX_EVENTS,
+    ) -> None:
+        self.thread_retention_seconds = thread_retention_seconds
+        self.thread_max_events = thread_max_events
+        self._threads: dict[str, _ThreadLog] = {}
+        self._threads_swept = 0.0
+        self._thread_seqs: dict[str, int] = {}  # kept after a log expires: seqs never repeat
         self._logs: dict[str, _RunLog] = {}
         self._ended: collections.deque[tuple[float, str]] = collections.deque()  # in end order
         self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
@@ -97,6 +127,61 @@ class InProcessBroker(Broker):
             if not known and not log.events and log.ended_at is None:
                 # Drop the placeholder this subscription created for a stream never published.
                 self._logs.pop(run_id, None)
+
+    # -- thread event logs ---------------------------------------------------
+    def _thread_log(self, thread_id: str) -> _ThreadLog:
+        now = time.monotonic()
+        cutoff = now - self.thread_retention_seconds
+        if now - self._threads_swept > 1.0:  # sweep expired logs at most once a second
+            self._threads_swept = now
+            for tid in [t for t, lg in self._threads.items() if lg.last_append < cutoff]:
+                del self._threads[tid]
+        log = self._threads.get(thread_id)
+        if log is None or log.last_append < cutoff:
+            log = self._threads[thread_id] = _ThreadLog()
+        return log
+
+    async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:
+        log = self._thread_log(thread_id)
+        if not bodies:
+            return self._thread_seqs.get(thread_id, 0)
+        seq = self._thread_seqs.get(thread_id) or first_seq() - 1
+        for body in bodies:
+            seq += 1
+            log.events.append(ThreadEvent(seq, body))
+        while len(log.events) > self.thread_max_events:
+            log.events.popleft()
+        self._thread_seqs[thread_id] = seq
+        log.last_append = time.monotonic()
+        appended, log.appended = log.appended, asyncio.Event()
+        appended.set()
+        return seq
+
+    async def thread_seq(self, thread_id: str) -> int:
+        return self._thread_seqs.get(thread_id, 0)
+
+    async def read_thread_events(self, thread_id: str, *, since: int = 0) -> list[ThreadEvent]:
+        log = self._thread_log(thread_id)
+        return self._after(log, since)
+
+    @staticmethod
+    def _after(log: _ThreadLog, cursor: int) -> list[ThreadEvent]:
+        # seqs in a log are consecutive, so the first unseen one is found by offset
+        start = max(0, cursor - log.events[0].seq + 1) if log.events else 0
+        return list(itertools.islice(log.events, start, None))
+
+    async def follow_thread(self, thread_id: str, *, since: int = 0) -> AsyncIterator[ThreadEvent]:
+        cursor = since
+        while True:
+            log = self._thread_log(thread_id)
+            batch = self._after(log, cursor)
+            if not batch:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(log.appended.wait(), IDLE_POLL_SECONDS)
+                continue
+            for ev in batch:
+                yield ev
+                cursor = ev.seq
 
     def _cancel_future(self, run_id: str) -> asyncio.Future[CancelAction]:
         fut = self._cancels.get(run_id)

@@ -6,6 +6,12 @@
 - A cancel is a key `waypoint:cancel:{run_id}` (so one sent before the worker listens is
   not lost) plus a message on the `waypoint:cancel` channel.
 - Wake-ups are messages on the `waypoint:wake` channel.
+- A thread's event log is a Redis Stream `waypoint:thread:{thread_id}:events` whose entry
+  ids are `{seq}-0`, so replay after a `seq` is an XREAD from `{seq}-0` in any process; the
+  counter `waypoint:thread:{thread_id}:seq` and the append are one Lua script (atomic, so
+  appenders in several processes never interleave or reuse a seq). The log is trimmed to
+  `thread_max_events` and expires `thread_retention_seconds` after its last append; the
+  counter outlives it (30 days more), so a seq is never handed out twice.
 One pub/sub connection per process listens to both channels and wakes local waiters.
 """
 
@@ -18,7 +24,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from waypoint.streams.base import Broker, CancelAction, StreamEvent
+from waypoint.streams.base import (
+    THREAD_MAX_EVENTS,
+    THREAD_RETENTION_SECONDS,
+    Broker,
+    CancelAction,
+    StreamEvent,
+    ThreadEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +56,52 @@ def _cancel_key(run_id: str) -> str:
     return f"waypoint:cancel:{run_id}"
 
 
+def _thread_events_key(thread_id: str) -> str:
+    return f"waypoint:thread:{{{thread_id}}}:events"  # one hash slot per thread
+
+
+def _thread_seq_key(thread_id: str) -> str:
+    return f"waypoint:thread:{{{thread_id}}}:seq"
+
+
+#: KEYS: events stream, seq counter. ARGV: max events, retention seconds, counter seconds,
+#: then one body per event. Returns the last seq. A missing counter starts from the Redis
+#: clock in microseconds (see `streams/base.py`).
+_APPEND_THREAD_EVENTS = """
+local n = #ARGV - 3
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[2], string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]) - 1))
+end
+local last = redis.call('INCRBY', KEYS[2], n)
+for i = 1, n do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], string.format('%d-0', last - n + i), 'b', ARGV[i + 3])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return last
+"""
+#: Seconds the seq counter outlives a thread's last event.
+SEQ_COUNTER_EXTRA_SECONDS = 30 * 24 * 3600
+
+
 class RedisBroker(Broker):
     """Broker on the Redis server at `uri` (`redis://host:port/db`)."""
 
-    def __init__(self, uri: str, *, retain_seconds: int = 300, max_connections: int = 2000):
+    def __init__(
+        self,
+        uri: str,
+        *,
+        retain_seconds: int = 300,
+        max_connections: int = 2000,
+        thread_retention_seconds: float = THREAD_RETENTION_SECONDS,
+        thread_max_events: int = THREAD_MAX_EVENTS,
+    ):
         self.uri = uri
         self.retain_seconds = retain_seconds
+        self.thread_retention_seconds = thread_retention_seconds
+        self.thread_max_events = thread_max_events
+        self._append_script = None
         #: Each waiting subscriber holds a connection in XREAD BLOCK; callers beyond this
         #: many wait for a free one rather than fail.
         self.max_connections = max_connections
@@ -65,6 +118,7 @@ class RedisBroker(Broker):
         )
         self._redis = aioredis.Redis(connection_pool=pool)
         await self._redis.ping()
+        self._append_script = self._redis.register_script(_APPEND_THREAD_EVENTS)
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(CANCEL_CHANNEL, WAKE_CHANNEL)
         self._listener = asyncio.create_task(self._listen(pubsub), name="waypoint-redis-listener")
@@ -143,6 +197,33 @@ class RedisBroker(Broker):
             if not entries and is_finished is not None and not await self._redis.exists(key):
                 if await is_finished():
                     return
+
+    # -- thread event logs ---------------------------------------------------
+    async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:
+        if not bodies:
+            return await self.thread_seq(thread_id)
+        retention = max(1, int(self.thread_retention_seconds))
+        return int(await self._append_script(
+            keys=[_thread_events_key(thread_id), _thread_seq_key(thread_id)],
+            args=[self.thread_max_events, retention, retention + SEQ_COUNTER_EXTRA_SECONDS, *bodies],
+        ))
+
+    async def thread_seq(self, thread_id: str) -> int:
+        value = await self._redis.get(_thread_seq_key(thread_id))
+        return int(value) if value is not None else 0
+
+    async def read_thread_events(self, thread_id: str, *, since: int = 0) -> list[ThreadEvent]:
+        entries = await self._redis.xrange(_thread_events_key(thread_id), min=f"({since}-0", max="+")
+        return [ThreadEvent(int(eid.decode().partition("-")[0]), fields[b"b"]) for eid, fields in entries]
+
+    async def follow_thread(self, thread_id: str, *, since: int = 0) -> AsyncIterator[ThreadEvent]:
+        key = _thread_events_key(thread_id)
+        cursor = f"{since}-0"
+        while True:
+            batches = await self._redis.xread({key: cursor}, block=BLOCK_MS, count=512)
+            for entry_id, fields in (batches[0][1] if batches else []):
+                cursor = entry_id.decode()
+                yield ThreadEvent(int(cursor.partition("-")[0]), fields[b"b"])
 
     # -- signals -----------------------------------------------------------
     async def cancel(self, run_id: str, action: CancelAction) -> None:

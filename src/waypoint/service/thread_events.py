@@ -1,0 +1,147 @@
+"""A run's contribution to its thread's event log (the thread streaming protocol).
+
+Events have the shape of the `langchain-protocol` `Event` type:
+`{"type": "event", "method", "params": {"namespace", "timestamp", "data"}}` (the log adds
+`seq` and `event_id`). Their payloads come from LangGraph's own v3 stream
+(`astream_events(version="v3")`) for runs started through the protocol, and from the
+`values`/`updates`/`custom` chunks of `astream` for other runs; this module adds what a
+thread-level client needs besides: root `lifecycle` events (`running`, then `interrupted`,
+`completed` or `failed`), one `input.requested` per pending interrupt (before the
+`interrupted` lifecycle event, with the interrupt's id), and the sub-agent `lifecycle`
+events moved to the namespace they describe.
+
+A cancelled run ends with `lifecycle` `failed` and `error: "cancelled"`: the protocol's
+statuses (`AgentStatus`) have no `cancelled`, and the official SDKs treat only `completed`
+and `failed` as the end of a run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from waypoint import serde
+from waypoint.streams import Broker
+
+#: `error` of the `failed` lifecycle event of a cancelled run.
+CANCELLED = "cancelled"
+
+
+def event_body(method: str, namespace: list[str], data: Any) -> bytes:
+    """One protocol event (without `seq`/`event_id`) as JSON bytes."""
+    return serde.dumps({
+        "type": "event",
+        "method": method,
+        "params": {"namespace": list(namespace), "timestamp": int(time.time() * 1000), "data": data},
+    })
+
+
+def _message_events(payload: Any, metadata: Any) -> list[dict]:
+    """`messages` data items for one LangGraph `messages` chunk: the content-block events
+    of a streamed chat model as they are; a whole message a chat model returned, replayed
+    as the same event sequence; messages that are a node's output (state, not generation,
+    `ls_integration == "langgraph"`) are dropped, as the official server does."""
+    if isinstance(payload, dict) and "event" in payload:
+        return [payload]
+    if not isinstance(payload, BaseMessage):
+        return []
+    if isinstance(metadata, dict) and metadata.get("ls_integration") == "langgraph":
+        return []
+    from langchain_core.language_models._compat_bridge import message_to_events
+
+    return list(message_to_events(payload))
+
+
+def _checkpoint_data(data: Any) -> Any:
+    """A `checkpoints` chunk as the protocol's `Checkpoint` (`id`, `parent_id`, `step`, `source`)."""
+    if not isinstance(data, dict):
+        return data
+    conf = ((data.get("config") or {}).get("configurable")) or {}
+    parent = ((data.get("parent_config") or {}).get("configurable")) or {}
+    metadata = data.get("metadata") or {}
+    out = {"id": conf.get("checkpoint_id"), "step": metadata.get("step"), "source": metadata.get("source")}
+    if parent.get("checkpoint_id"):
+        out["parent_id"] = parent["checkpoint_id"]
+    return out
+
+
+class RunEvents:
+    """Appends one run's events to its thread's log (`Broker.append_thread_events`)."""
+
+    def __init__(self, broker: Broker, thread_id: str, graph_name: str):
+        self.broker = broker
+        self.thread_id = thread_id
+        self.graph_name = graph_name
+        self._subgraph_names: dict[tuple[str, ...], str] = {}
+
+    async def _append(self, bodies: list[bytes]) -> None:
+        if bodies:
+            await self.broker.append_thread_events(self.thread_id, bodies)
+
+    async def lifecycle(self, event: str, *, error: str | None = None) -> None:
+        """A root `lifecycle` event: `running`, `interrupted`, `completed` or `failed`."""
+        data: dict[str, Any] = {"event": event, "graph_name": self.graph_name}
+        if error is not None:
+            data["error"] = error
+        await self._append([event_body("lifecycle", [], data)])
+
+    async def interrupted(self, pending: list[dict]) -> None:
+        """`input.requested` for each pending interrupt (API dicts with `id`, `value`,
+        `ns`), then `lifecycle` `interrupted`."""
+        bodies = []
+        for interrupt in pending:
+            # `ns` ends with the interrupting node's own task; the namespace is its graph's
+            namespace = list(interrupt.get("ns") or [])[:-1]
+            bodies.append(event_body(
+                "input.requested", namespace, {"interrupt_id": interrupt["id"], "payload": interrupt.get("value")}
+            ))
+        bodies.append(event_body("lifecycle", [], {"event": "interrupted", "graph_name": self.graph_name}))
+        await self._append(bodies)
+
+    async def protocol_event(self, event: dict) -> None:
+        """One event of LangGraph's v3 stream (`astream_events(version="v3")`)."""
+        method = event.get("method")
+        params = event.get("params") or {}
+        namespace = list(params.get("namespace") or [])
+        data = params.get("data")
+        await self._append(self._convert(method, namespace, data))
+
+    async def chunk(self, namespace: tuple[str, ...], mode: str, chunk: Any) -> None:
+        """One `astream` chunk of a run not started through the protocol (modes `values`,
+        `updates`, `custom`, `checkpoints`, `tasks`; others are left to the run's stream)."""
+        if mode in ("values", "updates", "custom", "checkpoints", "tasks"):
+            await self._append(self._convert(mode, list(namespace), chunk))
+
+    def _convert(self, method: str | None, namespace: list[str], data: Any) -> list[bytes]:
+        if method == "messages":
+            payload, metadata = (list(data) + [None, None])[:2] if isinstance(data, (list, tuple)) else (data, None)
+            return [event_body("messages", namespace, item) for item in _message_events(payload, metadata)]
+        if method == "values":
+            if isinstance(data, dict) and "__interrupt__" in data:
+                data = {k: v for k, v in data.items() if k != "__interrupt__"}
+            return [event_body("values", namespace, data)]
+        if method == "updates":
+            if not isinstance(data, dict):
+                return [event_body("updates", namespace, {"values": data})]
+            return [
+                event_body("updates", namespace, {"node": node, "values": values})
+                for node, values in data.items() if node != "__interrupt__"
+            ]
+        if method == "lifecycle" and isinstance(data, dict) and data.get("namespace"):
+            # LangGraph reports a sub-agent's lifecycle from its parent; clients filter by
+            # the sub-agent's own namespace, so the event moves there.
+            target = tuple(data["namespace"])
+            if data.get("graph_name"):
+                self._subgraph_names[target] = data["graph_name"]
+            elif target in self._subgraph_names:
+                data = {**data, "graph_name": self._subgraph_names[target]}
+            return [event_body("lifecycle", list(target), data)]
+        if method == "checkpoints":
+            return [event_body("checkpoints", namespace, _checkpoint_data(data))]
+        if method == "custom" and not isinstance(data, dict):
+            data = {"payload": data}
+        if method is None:
+            return []
+        return [event_body(method, namespace, data)]
