@@ -27,15 +27,21 @@ def build_app(settings: Settings):
     raw = json.loads(settings.config_path.read_text())
     webhook_policy = WebhookPolicy.from_config(raw.get("webhooks"))
     webhook_policy.enabled = not (raw.get("http") or {}).get("disable_webhooks")
+    if settings.stream_retention_seconds <= 0 or settings.stream_max_events <= 0:
+        raise ValueError("--stream-retention-seconds and --stream-max-events must be positive")
+    retention = {
+        "thread_retention_seconds": settings.stream_retention_seconds,
+        "thread_max_events": settings.stream_max_events,
+    }
     storage = open_storage(settings.resolved_database_uri())
     if settings.redis_uri:
         if not settings.resolved_database_uri().startswith(("postgresql://", "postgres://")):
             raise ValueError("--redis-uri needs a PostgreSQL --database-uri: SQLite serves one process")
         from waypoint.streams.redis import RedisBroker
 
-        broker = RedisBroker(settings.redis_uri)
+        broker = RedisBroker(settings.redis_uri, **retention)
     else:
-        broker = InProcessBroker()
+        broker = InProcessBroker(**retention)
     services = Services.build(
         storage, broker, registry, workers=settings.workers, run_timeout=settings.run_timeout,
         lease_seconds=settings.lease_seconds, webhook_policy=webhook_policy,
@@ -68,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="on SIGTERM, seconds running runs may finish before they are re-queued (default 10)")
     serve.add_argument("--max-body-mb", type=float, default=None,
                        help="refuse request bodies above this many MB with 413 (default 32; env WAYPOINT_MAX_BODY_MB)")
+    serve.add_argument("--stream-retention-seconds", type=float, default=None,
+                       help="seconds a thread's stream events stay replayable after its last one (default 3600)")
+    serve.add_argument("--stream-max-events", type=int, default=None,
+                       help="most stream events kept per thread, oldest dropped first (default 10000)")
     serve.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
 
@@ -80,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers, run_timeout=args.run_timeout, lease_seconds=args.lease_seconds,
         max_run_attempts=args.max_run_attempts, shutdown_grace_seconds=args.shutdown_grace_seconds,
         max_body_mb=args.max_body_mb,
+        stream_retention_seconds=args.stream_retention_seconds, stream_max_events=args.stream_max_events,
     )
     try:
         app = build_app(settings)

@@ -27,6 +27,8 @@ class Settings:
     `shutdown_grace_seconds`: on SIGTERM, how long running runs may finish before they are
     handed back to the queue to continue in another (or the next) process.
     `max_body_mb`: request bodies above this many megabytes are refused with `413`.
+    `stream_retention_seconds`: how long a thread's protocol events stay replayable after its
+    last event; `stream_max_events`: the most events kept per thread (oldest dropped first).
     """
 
     config_path: Path
@@ -40,6 +42,8 @@ class Settings:
     max_run_attempts: int = 3
     shutdown_grace_seconds: float = 10.0
     max_body_mb: float = DEFAULT_MAX_BODY_MB
+    stream_retention_seconds: float = 3600.0
+    stream_max_events: int = 10_000
 
     def resolved_database_uri(self) -> str:
         if self.database_uri:
@@ -63,6 +67,8 @@ class Settings:
             "max_run_attempts": int(env.get("WAYPOINT_MAX_RUN_ATTEMPTS", 3)),
             "shutdown_grace_seconds": float(env.get("WAYPOINT_SHUTDOWN_GRACE_SECONDS", 10)),
             "max_body_mb": float(env.get("WAYPOINT_MAX_BODY_MB", DEFAULT_MAX_BODY_MB)),
+            "stream_retention_seconds": float(env.get("WAYPOINT_STREAM_RETENTION_SECONDS", 3600)),
+            "stream_max_events": int(env.get("WAYPOINT_STREAM_MAX_EVENTS", 10_000)),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["config_path"] = Path(values["config_path"])

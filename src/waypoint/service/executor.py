@@ -146,17 +146,13 @@ def _graph_input(kwargs: dict) -> Any:
 
 
 def _extra_transformers(graph: Any) -> list:
-    """The v3 stream transformers that make LangGraph emit every protocol channel
-    (`updates`, `custom`, `tasks`, `checkpoints`), minus those the graph compiled in."""
-    from langgraph.stream.transformers import (
-        CheckpointsTransformer,
-        CustomTransformer,
-        TasksTransformer,
-        UpdatesTransformer,
-    )
+    """The v3 stream transformers that make LangGraph emit the protocol channels `updates`,
+    `custom` and `checkpoints` (`tasks`: `RunEvents.tasks_tap`), minus those the graph
+    compiled in."""
+    from langgraph.stream.transformers import CheckpointsTransformer, CustomTransformer, UpdatesTransformer
 
     own = list(getattr(graph, "stream_transformers", None) or [])
-    return [t for t in (UpdatesTransformer, CustomTransformer, TasksTransformer, CheckpointsTransformer) if t not in own]
+    return [t for t in (UpdatesTransformer, CustomTransformer, CheckpointsTransformer) if t not in own]
 
 
 class _MessagesAccumulator:
@@ -443,7 +439,8 @@ class RunExecutor:
         if kwargs.get("protocol"):
             v3_options = {k: v for k, v in options.items() if k not in ("stream_mode", "subgraphs")}
             run_stream = await graph.astream_events(
-                graph_input, config, version="v3", transformers=_extra_transformers(graph), **v3_options
+                graph_input, config, version="v3",
+                transformers=[*_extra_transformers(graph), events.tasks_tap()], **v3_options,
             )
             async with run_stream:
                 async for event in run_stream:
@@ -452,6 +449,7 @@ class RunExecutor:
                     method, params = event.get("method"), event.get("params") or {}
                     if method in ("values", "updates") and not params.get("namespace"):
                         await handle((), method, params.get("data"), mirror=False)
+            await events.protocol_event(None)
         elif "events" in requested:
             async for event in graph.astream_events(graph_input, config, version="v2", **options):
                 if event.get("event") == "on_chain_stream" and event.get("run_id") == run_id:

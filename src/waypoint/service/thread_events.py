@@ -7,7 +7,7 @@ Events have the shape of the `langchain-protocol` `Event` type:
 `values`/`updates`/`custom` chunks of `astream` for other runs; this module adds what a
 thread-level client needs besides: root `lifecycle` events (`running`, then `interrupted`,
 `completed` or `failed`), one `input.requested` per pending interrupt (before the
-`interrupted` lifecycle event, with the interrupt's id), and the sub-agent `lifecycle`
+`interrupted` lifecycle event, with the interrupt's id and value), and the sub-agent `lifecycle`
 events moved to the namespace they describe.
 
 A cancelled run ends with `lifecycle` `failed` and `error: "cancelled"`: the protocol's
@@ -75,6 +75,28 @@ class RunEvents:
         self.thread_id = thread_id
         self.graph_name = graph_name
         self._subgraph_names: dict[tuple[str, ...], str] = {}
+        self._tasks: list[dict] = []  # `tasks` events LangGraph keeps off its main log
+
+    def tasks_tap(self) -> type:
+        """A v3 stream transformer handing this run the `tasks` events (LangGraph folds
+        them into its lifecycle projections and keeps them off the main event log)."""
+        from langgraph.stream._types import StreamTransformer
+
+        sink = self._tasks
+
+        class TasksTap(StreamTransformer):
+            before_builtins = True  # see the events before the lifecycle transformers drop them
+            required_stream_modes = ("tasks",)
+
+            def init(self) -> dict:
+                return {}
+
+            def process(self, event: dict) -> bool:
+                if event.get("method") == "tasks" and not self.scope:  # the root mux sees all
+                    sink.append(event)
+                return True
+
+        return TasksTap
 
     async def _append(self, bodies: list[bytes]) -> None:
         if bodies:
@@ -94,19 +116,25 @@ class RunEvents:
         for interrupt in pending:
             # `ns` ends with the interrupting node's own task; the namespace is its graph's
             namespace = list(interrupt.get("ns") or [])[:-1]
+            # `payload` per the protocol; `value` too, the key langgraph_sdk reads into
+            # `thread.interrupts`
+            value = interrupt.get("value")
             bodies.append(event_body(
-                "input.requested", namespace, {"interrupt_id": interrupt["id"], "payload": interrupt.get("value")}
+                "input.requested", namespace, {"interrupt_id": interrupt["id"], "payload": value, "value": value}
             ))
         bodies.append(event_body("lifecycle", [], {"event": "interrupted", "graph_name": self.graph_name}))
         await self._append(bodies)
 
-    async def protocol_event(self, event: dict) -> None:
-        """One event of LangGraph's v3 stream (`astream_events(version="v3")`)."""
-        method = event.get("method")
-        params = event.get("params") or {}
-        namespace = list(params.get("namespace") or [])
-        data = params.get("data")
-        await self._append(self._convert(method, namespace, data))
+    async def protocol_event(self, event: dict | None) -> None:
+        """One event of LangGraph's v3 stream (`astream_events(version="v3")`), after the
+        `tasks` events `tasks_tap` collected before it; None flushes those only."""
+        bodies: list[bytes] = []
+        pending = [*self._tasks, *([event] if event is not None else [])]
+        self._tasks.clear()
+        for item in pending:
+            params = item.get("params") or {}
+            bodies += self._convert(item.get("method"), list(params.get("namespace") or []), params.get("data"))
+        await self._append(bodies)
 
     async def chunk(self, namespace: tuple[str, ...], mode: str, chunk: Any) -> None:
         """One `astream` chunk of a run not started through the protocol (modes `values`,

@@ -75,7 +75,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
 end
 local last = redis.call('INCRBY', KEYS[2], n)
 for i = 1, n do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], string.format('%d-0', last - n + i), 'b', ARGV[i + 3])
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], string.format('%d-0', last - n + i), 'b', ARGV[i + 3])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
