@@ -10,12 +10,13 @@
   `subscription.subscribe` (with an optional `since`), `subscription.unsubscribe` and
   `subscription.reconnect` manage this connection's subscriptions, any other method is
   applied as over HTTP. Events are sent once per connection even when several
-  subscriptions match.
+  subscriptions match, in seq order (but for the replay of a subscription made later).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -32,6 +33,7 @@ from waypoint.api.deps import JSONResponse, services
 from waypoint.service import Services
 from waypoint.service.protocol import EventFilter, ProtocolError, ThreadProtocol, wire_event
 from waypoint.storage import NotFound
+from waypoint.streams import ThreadEvent
 
 log = logging.getLogger(__name__)
 
@@ -117,84 +119,108 @@ async def stream_events(thread_id: UUID, request: Request, s: Services = Depends
 
 
 class _Connection:
-    """One WebSocket session on a thread: its subscriptions and the frames sent."""
+    """One WebSocket session on a thread: its subscriptions, and one pump following the
+    thread's log that sends each event once if any subscription wants it. A subscription
+    made while the pump runs first gets its replay (`since` up to the pump's cursor)."""
+
+    #: Seqs remembered as sent, so a replay never repeats what the pump already sent.
+    SENT_MEMORY = 10_000
 
     def __init__(self, websocket: WebSocket, protocol: ThreadProtocol, thread_id: str):
         self.websocket = websocket
         self.protocol = protocol
         self.thread_id = thread_id
-        self.subscriptions: dict[str, tuple[EventFilter, asyncio.Task]] = {}
+        self.subscriptions: dict[str, EventFilter] = {}
         self._send_lock = asyncio.Lock()
-        self._sent_through = 0  # events are sent in seq order; one seq is sent once
+        self._sent: set[int] = set()
+        self._sent_order: collections.deque[int] = collections.deque()
+        self._cursor: int | None = None  # seq through which the pump has looked
+        self._pump_task: asyncio.Task | None = None
 
     async def send(self, frame: bytes) -> None:
         async with self._send_lock:
             await self.websocket.send_text(frame.decode())
 
-    async def send_event(self, event) -> None:
+    async def send_event(self, event: ThreadEvent) -> None:
         async with self._send_lock:
-            if event.seq <= self._sent_through:
+            if event.seq in self._sent:
                 return
-            self._sent_through = event.seq
+            self._sent.add(event.seq)
+            self._sent_order.append(event.seq)
+            if len(self._sent_order) > self.SENT_MEMORY:
+                self._sent.discard(self._sent_order.popleft())
             await self.websocket.send_text(wire_event(event).decode())
 
-    async def subscribe(self, command_id: Any, params: dict, *, subscription_id: str | None = None) -> None:
+    async def _replay(self, filters: list[EventFilter], since: int, until: int) -> list[ThreadEvent]:
+        events = await self.protocol.broker.read_thread_events(self.thread_id, since=since)
+        return [
+            e for e in events
+            if e.seq <= until and any(f.matches(serde.loads(e.body)) for f in filters)
+        ]
+
+    async def subscribe(self, command_id: Any, params: dict) -> None:
         event_filter = EventFilter.from_params(params)
         since = _since(params.get("since"))
-        subscription_id = subscription_id or str(uuid.uuid4())
         await self.protocol.storage.get_thread(self.thread_id)  # NotFound for an unknown thread
-        # Replay what is already logged before acknowledging, so `replayed_events` is exact.
-        last = await self.protocol.broker.thread_seq(self.thread_id)
-        backlog = [e for e in await self.protocol.replay(self.thread_id, event_filter, since=since) if e.seq <= last]
+        if self._cursor is None:
+            self._cursor = max(await self.protocol.broker.thread_seq(self.thread_id), since)
+        subscription_id = str(uuid.uuid4())
+        # Registered together with reading the cursor (no await between): the pump applies
+        # it to every event after `until`, the replay below covers the rest.
+        self.subscriptions[subscription_id] = event_filter
+        until = self._cursor
+        backlog = await self._replay([event_filter], since, until) if until > since else []
         await self.send(serde.dumps({
             "type": "success", "id": command_id,
             "result": {"subscription_id": subscription_id, "replayed_events": len(backlog)},
-            "meta": {"applied_through_seq": last},
+            "meta": {"applied_through_seq": until},
         }))
         for event in backlog:
             await self.send_event(event)
-        task = asyncio.create_task(self._pump(event_filter, max(last, since)))
-        self.subscriptions[subscription_id] = (event_filter, task)
+        if self._pump_task is None:
+            self._pump_task = asyncio.create_task(self._pump())
 
-    async def _pump(self, event_filter: EventFilter, since: int) -> None:
+    async def _pump(self) -> None:
         try:
-            async for event in await self.protocol.follow(self.thread_id, event_filter, since=since):
-                await self.send_event(event)
+            async for event in self.protocol.broker.follow_thread(self.thread_id, since=self._cursor):
+                self._cursor = event.seq
+                decoded = serde.loads(event.body)
+                if any(f.matches(decoded) for f in list(self.subscriptions.values())):
+                    await self.send_event(event)
         except (asyncio.CancelledError, WebSocketDisconnect):
             raise
-        except Exception as exc:
-            log.warning("thread %s websocket subscription failed: %s", self.thread_id, exc)
+        except Exception as exc:  # the log became unreadable (e.g. Redis went away)
+            log.warning("thread %s websocket stream failed: %s", self.thread_id, exc)
             with contextlib.suppress(Exception):
                 await self.send(serde.dumps(_error(None, "unknown_error", str(exc))))
                 await self.websocket.close(code=1011)
 
     async def unsubscribe(self, params: dict) -> dict:
-        entry = self.subscriptions.pop(str(params.get("subscription_id")), None)
-        if entry is None:
+        if self.subscriptions.pop(str(params.get("subscription_id")), None) is None:
             raise ProtocolError("no_such_subscription", f"no subscription {params.get('subscription_id')!r}")
-        entry[1].cancel()
         return {}
 
     async def reconnect(self, command_id: Any, params: dict) -> None:
-        """`subscription.reconnect`: restart this connection's named subscriptions after
-        `last_event_id` (a seq). Subscriptions live with their connection, so on a new
-        connection nothing is restored (`restored: false`): subscribe again with `since`."""
+        """`subscription.reconnect`: send again this connection's named subscriptions'
+        events after `last_event_id` (a seq). Subscriptions live with their connection, so
+        on a new connection nothing is restored (`restored: false`): subscribe again with
+        `since`."""
         try:
             since = int(params.get("last_event_id") or 0)
         except ValueError:
             raise ProtocolError("invalid_argument", "last_event_id: an event id (a seq) is required") from None
-        known = [sid for sid in params.get("subscriptions") or list(self.subscriptions) if sid in self.subscriptions]
-        last = await self.protocol.broker.thread_seq(self.thread_id)
-        for sid in known:
-            event_filter, task = self.subscriptions.pop(sid)
-            task.cancel()
-            self.subscriptions[sid] = (event_filter, asyncio.create_task(self._pump(event_filter, since)))
-        self._sent_through = min(self._sent_through, since)  # the client asks to see these again
+        names = params.get("subscriptions") or list(self.subscriptions)
+        filters = [self.subscriptions[n] for n in names if n in self.subscriptions]
+        until = self._cursor or 0
+        missed = await self._replay(filters, since, until) if filters else []
         await self.send(serde.dumps({
             "type": "success", "id": command_id,
-            "result": {"restored": bool(known), "missed_events": max(0, last - since) if known else 0},
-            "meta": {"applied_through_seq": last},
+            "result": {"restored": bool(filters), "missed_events": len(missed)},
+            "meta": {"applied_through_seq": until},
         }))
+        for event in missed:  # the client asks to see these again
+            self._sent.discard(event.seq)
+            await self.send_event(event)
 
     async def handle(self, raw: str | bytes) -> None:
         command_id = None
@@ -217,11 +243,10 @@ class _Connection:
             await self.send(serde.dumps(_error(command_id, "invalid_argument", str(exc))))
 
     async def close(self) -> None:
-        for _, task in self.subscriptions.values():
-            task.cancel()
-        for _, task in self.subscriptions.values():
+        if self._pump_task is not None:
+            self._pump_task.cancel()
             with contextlib.suppress(BaseException):
-                await task
+                await self._pump_task
 
 
 @router.websocket("/threads/{thread_id}/stream/events")
