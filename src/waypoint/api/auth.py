@@ -63,6 +63,7 @@ ROUTES = [
     _route("POST", "/threads/{thread_id}/copy", "threads", "read", "thread"),
     _route("POST", "/threads/{thread_id}/history", "threads", "read", "thread"),
     _route("POST", "/threads/{thread_id}/state/checkpoint", "threads", "read", "thread"),
+    _route("POST", "/threads/{thread_id}/stream/events", "threads", "read", "thread"),
     _route("PATCH", "/threads/{thread_id}", "threads", "update", "thread"),
     _route("POST", "/threads/{thread_id}/state", "threads", "update", "thread"),
     _route("POST", "/assistants", "assistants", "create", "create"),
