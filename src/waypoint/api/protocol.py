@@ -75,7 +75,8 @@ async def command(thread_id: UUID, request: Request, s: Services = Depends(servi
     try:
         command_id, method, params = _parse_command(await request.body())
     except ProtocolError as exc:
-        return JSONResponse(_error(None, exc.code, str(exc)), status_code=400)
+        # the envelope the SDKs read, plus the `detail` every other 4xx body carries
+        return JSONResponse({**_error(None, exc.code, str(exc)), "detail": str(exc)}, status_code=400)
     return await _apply(s.protocol, str(thread_id), command_id, method, params)
 
 
