@@ -328,3 +328,12 @@ def test_stream_failing_after_headers_ends_with_error_event(server, http):
 ])
 def test_nul_in_the_url_is_422(http, url, name):
     _assert_json_error(http.get(url), 422, name, "NUL")
+
+
+@pytest.mark.parametrize("ttl,status", [(5e-324, 422), (1e-9, 422), (-1, 422), (1e12, 422), (0.5, 204)])
+def test_store_ttl_out_of_range_is_422(http, ttl, status):
+    """Found by the fuzzer: a denormal `ttl` reached PostgreSQL as `2.96e-322 seconds`."""
+    r = http.put("/store/items", json={"namespace": ["ttl", uuid.uuid4().hex], "key": "k", "value": {}, "ttl": ttl})
+    assert r.status_code == status, r.text
+    if status == 422:
+        assert "ttl" in r.json()["detail"]

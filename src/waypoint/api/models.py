@@ -26,6 +26,9 @@ Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
 
 #: Longest store item `ttl`, in minutes (about 100 years; beyond it dates overflow).
 MAX_TTL_MINUTES = 100 * 365 * 24 * 60
+#: Shortest store item `ttl`, in minutes (60 ms; PostgreSQL cannot read the exponent
+#: notation in which tinier intervals reach it).
+MIN_TTL_MINUTES = 0.001
 
 
 class _Body(BaseModel):
@@ -191,7 +194,7 @@ class StorePut(_Body):
     key: str = Field(min_length=1)
     value: dict[str, Any]
     index: Any = None
-    ttl: float | None = Field(None, gt=0, le=MAX_TTL_MINUTES)
+    ttl: float | None = Field(None, ge=MIN_TTL_MINUTES, le=MAX_TTL_MINUTES)
 
 
 class StoreDelete(_Body):
