@@ -1,4 +1,5 @@
-# Waypoint: `make run` starts the server on examples/ with SQLite; `make test` runs the tests.
+# Waypoint: `make run` starts the server on examples/ with SQLite; `make test` runs the tests;
+# `make install` builds the development environment (server + test tools) in .venv.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,18 +8,26 @@ HOST ?= 127.0.0.1
 
 .PHONY: install run test fuzz bench bench-quick clean
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# Two installs in one venv, each with its own stamp: `make run` installs only the server
+# (`.`), `make test` the server and the test tools (`.[dev]`).
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-server: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-dev
 
-run: install
-	$(VENV)/bin/waypoint serve --config examples/langgraph.json --host $(HOST) --port $(PORT)
+run: $(VENV)/.installed-server
+	$(VENV)/bin/waypoint serve --config examples/langgraph.json --host $(HOST) --port $(PORT) $(SERVE_ARGS)
 
-test: install
+test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Schemathesis against /openapi.json on each test backend, bounded per operation and in
