@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import errno
 import json
 import logging
+import os
+import socket
 import sys
+from pathlib import Path
 
+from waypoint import __version__
 from waypoint.config import DEFAULT_PORT, Settings
+
+#: Carries `--reload`'s settings (JSON) to the server processes uvicorn's reloader spawns.
+_RELOAD_ENV = "WAYPOINT_RELOAD_SETTINGS"
 
 
 def build_app(settings: Settings):
@@ -54,8 +63,39 @@ def build_app(settings: Settings):
     return app
 
 
+def reload_app():
+    """App factory for `--reload`: uvicorn's reloader calls it in each new server process,
+    with the settings `main` put in the environment (`WAYPOINT_RELOAD_SETTINGS`)."""
+    payload = json.loads(os.environ[_RELOAD_ENV])
+    _configure_logging(payload["log_level"])
+    settings = payload["settings"]
+    return build_app(Settings(**{**settings, "config_path": Path(settings["config_path"])}))
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be bound (a message naming the flag to change), or None.
+
+    Binds and releases a socket the way uvicorn will (SO_REUSEADDR), so a taken port fails
+    before any graph is loaded or database opened."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use; choose another with --port"
+            return f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="waypoint", description="Self-hosted LangGraph server.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the graphs of a langgraph.json")
     serve.add_argument("--config", default=None, help="path to langgraph.json (default ./langgraph.json)")
@@ -78,12 +118,15 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds a thread's stream events stay replayable after its last one (default 3600)")
     serve.add_argument("--stream-max-events", type=int, default=None,
                        help="most stream events kept per thread, oldest dropped first (default 10000)")
+    serve.add_argument("--reload", action="store_true",
+                       help="development: restart when a file under the config's directory changes "
+                            "(*.py, the config itself), as `langgraph dev` does")
     serve.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
 
     from waypoint.graphs import GraphConfigError
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(args.log_level)
     settings = Settings.from_env(
         config_path=args.config, host=args.host, port=args.port, database_uri=args.database_uri,
         redis_uri=args.redis_uri,
@@ -92,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         max_body_mb=args.max_body_mb,
         stream_retention_seconds=args.stream_retention_seconds, stream_max_events=args.stream_max_events,
     )
+    problem = _cannot_listen(settings.host, settings.port)
+    if problem:
+        print(f"waypoint: {problem}", file=sys.stderr)
+        return 1
+    if args.reload:
+        return _serve_with_reload(settings, args.log_level)
     try:
         app = build_app(settings)
     except (GraphConfigError, ValueError) as exc:
@@ -116,6 +165,26 @@ def _serve(app, settings: Settings, log_level: str) -> None:
         app, host=settings.host, port=settings.port, log_level=log_level,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )).run()
+
+
+def _serve_with_reload(settings: Settings, log_level: str) -> int:
+    """Serve through uvicorn's reloader (watchfiles): each change of a `*.py` file or of the
+    config under the config's directory restarts the server process on the same socket."""
+    import uvicorn
+
+    config_path = settings.config_path.resolve()
+    if not config_path.is_file():
+        print(f"waypoint: no config file at {config_path}; pass --config", file=sys.stderr)
+        return 2
+    fields = dataclasses.asdict(settings)
+    fields["config_path"] = str(config_path)
+    os.environ[_RELOAD_ENV] = json.dumps({"settings": fields, "log_level": log_level})
+    uvicorn.run(
+        "waypoint.cli:reload_app", factory=True, host=settings.host, port=settings.port,
+        log_level=log_level, timeout_graceful_shutdown=10, reload=True,
+        reload_dirs=[str(config_path.parent)], reload_includes=["*.py", config_path.name],
+    )
+    return 0
 
 
 if __name__ == "__main__":
