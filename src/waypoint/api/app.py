@@ -6,6 +6,7 @@ import contextlib
 import logging
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from waypoint import __version__
 from waypoint.api import assistants, errors, inbox, protocol, runs, store, threads, unavailable
@@ -26,12 +27,16 @@ def create_app(services: Services) -> FastAPI:
         finally:
             await services.stop()
 
-    app = FastAPI(
+    # /docs with its assets served from the fastapi-offline package (no CDN, works offline);
+    # Swagger UI's online validator badge is off, and /redoc too (its bundle loads a CDN logo).
+    app = FastAPIOffline(
         title="Waypoint",
         version=__version__,
         description="Self-hosted LangGraph Server API built around human-in-the-loop.",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        swagger_ui_parameters={"validatorUrl": None},
+        redoc_url=None,
     )
     app.state.services = services
 
