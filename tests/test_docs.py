@@ -4,12 +4,9 @@ Redoc's bundle loads its logo from a CDN.)"""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
-from test_inbox import CHROMIUM, CHROMIUM_ARGS
+from test_inbox import CHROMIUM, CHROMIUM_ARGS, browser  # noqa: F401  (browser: the inbox's fixture)
 
 _REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']([^"']+)["']""")
 
@@ -27,14 +24,6 @@ def test_docs_page_references_only_local_assets(http):
         asset = http.get(ref)
         assert asset.status_code == 200 and asset.content, ref
     assert http.get("/redoc").status_code == 404
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return playwright_api
 
 
 async def test_swagger_ui_renders_with_every_other_host_blocked(server, browser):
