@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import httpx
+from test_auth import auth_server  # noqa: F401  (the auth tests' server fixture)
 from test_inbox import CHROMIUM, CHROMIUM_ARGS, browser  # noqa: F401  (browser: the inbox's fixture)
 
 _REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']([^"']+)["']""")
 
 
-def test_docs_page_references_only_local_assets(http):
+def assert_docs_served_locally(http: httpx.Client) -> None:
+    """`/docs` answers, references only assets of this server, and each answers 200."""
     response = http.get("/docs")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert "//" not in re.sub(r"<!--.*?-->", "", response.text.replace("window.location.origin", ""), flags=re.S)
@@ -19,11 +22,21 @@ def test_docs_page_references_only_local_assets(http):
     assert "/openapi.json" in references
     assets = [r for r in references if r != "/openapi.json"]
     assert assets, "the page references no script or stylesheet"
-    for ref in assets:
+    for ref in [*assets, "/openapi.json"]:
         assert ref.startswith("/") and not urlsplit(ref).netloc, ref
         asset = http.get(ref)
         assert asset.status_code == 200 and asset.content, ref
     assert http.get("/redoc").status_code == 404
+
+
+def test_docs_page_references_only_local_assets(http):
+    assert_docs_served_locally(http)
+
+
+def test_docs_work_without_a_token_when_auth_is_on(auth_server):
+    with httpx.Client(base_url=auth_server.url, timeout=30) as anonymous:
+        assert anonymous.post("/threads", json={}).status_code == 401
+        assert_docs_served_locally(anonymous)
 
 
 async def test_swagger_ui_renders_with_every_other_host_blocked(server, browser):

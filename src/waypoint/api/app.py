@@ -37,6 +37,7 @@ def create_app(services: Services) -> FastAPI:
         default_response_class=JSONResponse,
         swagger_ui_parameters={"validatorUrl": None},
         redoc_url=None,
+        static_url="/docs/static",  # under /docs: public with auth on, removed by http.disable_meta
     )
     app.state.services = services
 
