@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waypoint import serde
+from waypoint.api.unavailable import response_for
 from waypoint.service.errors import BadRequest, Conflict, Invalid
 from waypoint.storage import NotFound, UnsupportedValue
 
@@ -98,7 +99,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
-    """Handler of any unexpected exception: logged with an error id, answered `500` JSON."""
+    """Handler of any unexpected exception: logged with an error id, answered `500` JSON —
+    unless it wraps a failing dependency (`unavailable.response_for` walks the exception
+    chain), which is a `503`/`507` however deep it was raised."""
+    if (response := response_for(exc)) is not None:
+        return response
     error_id = log_internal(exc, f"{request.method} {request.url.path}")
     request.scope[_ERROR_ID_KEY] = error_id
     return _json(internal_body(error_id), status_code=500)
