@@ -317,3 +317,20 @@ def test_bad_auth_config_fails_at_start_up(tmp_path, section, message):
 def test_without_auth_the_log_says_auth_is_off(server):
     assert "auth is off" in server.log()
     assert httpx.post(f"{server.url}/threads", json={}).status_code == 200
+
+
+async def test_protocol_run_start_is_a_run_creation(auth_server):
+    """`run.start` through `POST /threads/{id}/commands` authorizes as `threads.create_run`:
+    the thread it creates carries the owner the handler stamps, and another user can neither
+    start a run on it nor send it other commands."""
+    tid = str(uuid.uuid4())
+    start = {"id": 1, "method": "run.start",
+             "params": {"assistant_id": "agent", "input": {"some_text": "protocol"}}}
+    async with http_as(auth_server, "token-alice") as alice, http_as(auth_server, "token-bob") as bob:
+        r = await alice.post(f"/threads/{tid}/commands", json=start)
+        assert r.status_code == 200 and r.json()["type"] == "success", r.text
+        thread = (await alice.patch(f"/threads/{tid}", json={"metadata": {}})).json()
+        assert thread["metadata"]["owner"] == "alice"
+        assert (await bob.post(f"/threads/{tid}/commands", json=start)).status_code == 404
+        r = await bob.post(f"/threads/{tid}/commands", json={"id": 2, "method": "run.cancel", "params": {}})
+        assert r.status_code == 404

@@ -45,7 +45,8 @@ def _route(method: str, template: str, resource: str, action: str, kind: str):
 
 
 #: (method, path, resource, action, kind). `kind`: `thread`/`assistant` (one record),
-#: `search` (a filtered listing), `create`, `run` (run creation), `store`.
+#: `search` (a filtered listing), `create`, `run` (run creation), `store`, `command` (a
+#: thread streaming protocol command).
 ROUTES = [
     _route("POST", "/threads", "threads", "create", "create"),
     _route("POST", "/threads/search", "threads", "search", "search"),
@@ -64,6 +65,7 @@ ROUTES = [
     _route("POST", "/threads/{thread_id}/history", "threads", "read", "thread"),
     _route("POST", "/threads/{thread_id}/state/checkpoint", "threads", "read", "thread"),
     _route("POST", "/threads/{thread_id}/stream/events", "threads", "read", "thread"),
+    _route("POST", "/threads/{thread_id}/commands", "threads", "update", "command"),
     _route("PATCH", "/threads/{thread_id}", "threads", "update", "thread"),
     _route("POST", "/threads/{thread_id}/state", "threads", "update", "thread"),
     _route("POST", "/assistants", "assistants", "create", "create"),
@@ -285,6 +287,19 @@ class AuthGate:
         body["config"] = {**config, "configurable": configurable}
         return body, None
 
+    async def _command(self, scope, user, resource, action, params, body, query):
+        """A thread streaming protocol command: `run.start` is a run creation
+        (`threads.create_run`, creating the thread as `if_not_exists="create"` does, with the
+        metadata the handler stamps); any other command changes the thread (`threads.update`)."""
+        run_params = body.get("params") if body.get("method") == "run.start" else None
+        if not isinstance(run_params, dict):
+            return await self._thread(scope, user, resource, action, params, {}, query)
+        run_body = {**run_params, "if_not_exists": "create"}
+        run_body, _ = await self._run(scope, user, resource, "create_run", params, run_body, query)
+        run_body.pop("if_not_exists")
+        body["params"] = run_body
+        return body, None
+
     async def _store(self, scope, user, resource, action, params, body, query):
         source = query if action == "get" else body
         field = {"search": "namespace_prefix", "list_namespaces": "prefix"}.get(action, "namespace")
@@ -317,6 +332,7 @@ class AuthGate:
 _KINDS: dict[str, Callable] = {
     "thread": AuthGate._thread, "assistant": AuthGate._assistant, "search": AuthGate._search,
     "create": AuthGate._create, "run": AuthGate._run, "store": AuthGate._store,
+    "command": AuthGate._command,
 }
 
 
