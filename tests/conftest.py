@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -202,3 +203,21 @@ def http(server):
     """A plain httpx client for calls the SDK has no method for (and raw status codes)."""
     with httpx.Client(base_url=server.url, timeout=30) as c:
         yield c
+
+
+#: Debian's Chromium, driven by Playwright in the browser tests; the flags keep it off the
+#: network (this machine's closed network refuses its background connections).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """`playwright.async_api`, or a skip when Playwright or Chromium is missing."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return playwright_api

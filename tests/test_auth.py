@@ -299,7 +299,7 @@ def page_origin_fixture(browser, page_origin):
     return browser, page_origin
 
 
-from test_cors import browser, page_origin  # noqa: E402,F401  (fixtures shared with the CORS tests)
+from test_cors import page_origin  # noqa: E402,F401  (the CORS tests' page server fixture)
 
 
 @pytest.mark.parametrize("section, message", [

@@ -9,16 +9,13 @@ import json
 import shutil
 import subprocess
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, ServerProcess, free_port, start_up_error, write_config
+from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, ServerProcess, free_port, start_up_error, write_config
 from langgraph_sdk import get_client
 
 JS_DIR = ROOT / "tests" / "js"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def preflight(url: str, origin: str, *, headers: str = "content-type,authorization", **extra) -> httpx.Response:
@@ -189,14 +186,6 @@ def page_origin():
     yield f"http://127.0.0.1:{port}"
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return playwright_api
 
 
 async def run_cross_origin_page(browser, page_origin: str, api: str, token: str | None = None) -> tuple[dict, list]:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from test_auth import auth_server  # noqa: F401  (the auth tests' server fixture)
-from test_inbox import CHROMIUM, CHROMIUM_ARGS, browser  # noqa: F401  (browser: the inbox's fixture)
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 _REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']([^"']+)["']""")
 

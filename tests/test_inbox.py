@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
-import pytest
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 
 async def test_inbox_items_lists_waiting_threads(client, http):
@@ -45,14 +37,6 @@ async def test_inbox_items_lists_waiting_threads(client, http):
     page = http.get("/inbox")
     assert page.status_code == 200 and "Waypoint inbox" in page.text
     assert http.get("/inbox/inbox.js").headers["content-type"].startswith("text/javascript")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return playwright_api
 
 
 async def test_inbox_page_edits_and_resumes_in_a_browser(client, server, browser, output_dir, backend):

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from test_inbox import CHROMIUM, CHROMIUM_ARGS, browser  # noqa: F401  (fixture)
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 ASK = "Please email ada@example.com and refund order #A17 30 EUR"
 

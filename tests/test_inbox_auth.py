@@ -12,7 +12,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 from test_auth import auth_config
-from test_inbox import CHROMIUM, CHROMIUM_ARGS, browser  # noqa: F401  (fixture)
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="module")
