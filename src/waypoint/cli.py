@@ -26,14 +26,16 @@ def build_app(settings: Settings):
     from waypoint.api.http_config import apply_http_config
     from waypoint.api.limits import install as install_limits
     from waypoint.service.auth import load_auth
+    from waypoint.service.notification_targets import NotificationTargets
     from waypoint.service.webhook_policy import WebhookPolicy
     from waypoint.graphs import GraphRegistry
     from waypoint.service import Services
     from waypoint.storage import open_storage
     from waypoint.streams import InProcessBroker
 
-    registry = GraphRegistry.from_config(settings.config_path)
+    registry = GraphRegistry.from_config(settings.config_path)  # loads `env` first: notifications may use it
     raw = json.loads(settings.config_path.read_text())
+    notification_targets = NotificationTargets.from_config(raw.get("waypoint"))
     webhook_policy = WebhookPolicy.from_config(raw.get("webhooks"))
     webhook_policy.enabled = not (raw.get("http") or {}).get("disable_webhooks")
     if settings.stream_retention_seconds <= 0 or settings.stream_max_events <= 0:
@@ -55,6 +57,8 @@ def build_app(settings: Settings):
         storage, broker, registry, workers=settings.workers, run_timeout=settings.run_timeout,
         lease_seconds=settings.lease_seconds, webhook_policy=webhook_policy,
         max_run_attempts=settings.max_run_attempts, shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        notification_targets=notification_targets,
+        public_url=settings.resolved_public_url((raw.get("http") or {}).get("mount_prefix") or ""),
     )
     app = create_app(services)
     install_auth(app, load_auth(raw.get("auth"), settings.config_path.resolve().parent))
@@ -118,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds a thread's stream events stay replayable after its last one (default 3600)")
     serve.add_argument("--stream-max-events", type=int, default=None,
                        help="most stream events kept per thread, oldest dropped first (default 10000)")
+    serve.add_argument("--public-url", default=None,
+                       help="the server's address as reviewers reach it, for inbox links in notifications "
+                            "(default http://HOST:PORT; env WAYPOINT_PUBLIC_URL)")
     serve.add_argument("--reload", action="store_true",
                        help="development: restart when a file under the config's directory changes "
                             "(*.py, the config itself), as `langgraph dev` does")
@@ -134,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         max_run_attempts=args.max_run_attempts, shutdown_grace_seconds=args.shutdown_grace_seconds,
         max_body_mb=args.max_body_mb,
         stream_retention_seconds=args.stream_retention_seconds, stream_max_events=args.stream_max_events,
+        public_url=args.public_url,
     )
     problem = _cannot_listen(settings.host, settings.port)
     if problem:

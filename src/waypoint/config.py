@@ -29,6 +29,8 @@ class Settings:
     `max_body_mb`: request bodies above this many megabytes are refused with `413`.
     `stream_retention_seconds`: how long a thread's protocol events stay replayable after its
     last event; `stream_max_events`: the most events kept per thread (oldest dropped first).
+    `public_url`: the server's address as reviewers reach it, for the inbox links in
+    notifications (default `http://host:port`, see `resolved_public_url`).
     """
 
     config_path: Path
@@ -44,11 +46,21 @@ class Settings:
     max_body_mb: float = DEFAULT_MAX_BODY_MB
     stream_retention_seconds: float = 3600.0
     stream_max_events: int = 10_000
+    public_url: str | None = None
 
     def resolved_database_uri(self) -> str:
         if self.database_uri:
             return self.database_uri
         return f"sqlite:///{self.config_path.resolve().parent / '.waypoint' / 'waypoint.sqlite'}"
+
+    def resolved_public_url(self, mount_prefix: str = "") -> str:
+        """`public_url`, else `http://host:port` + `mount_prefix` (a wildcard host, which no
+        browser can open, becomes `localhost`)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}{mount_prefix}".rstrip("/")
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -69,6 +81,7 @@ class Settings:
             "max_body_mb": float(env.get("WAYPOINT_MAX_BODY_MB", DEFAULT_MAX_BODY_MB)),
             "stream_retention_seconds": float(env.get("WAYPOINT_STREAM_RETENTION_SECONDS", 3600)),
             "stream_max_events": int(env.get("WAYPOINT_STREAM_MAX_EVENTS", 10_000)),
+            "public_url": env.get("WAYPOINT_PUBLIC_URL"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["config_path"] = Path(values["config_path"])

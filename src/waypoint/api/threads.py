@@ -152,3 +152,11 @@ async def get_thread_decisions(
     if len(decisions) > offset + limit:
         response.headers["X-Pagination-Next"] = str(offset + limit)
     return decisions[offset:offset + limit]
+
+
+@router.get("/{thread_id}/notifications")
+async def get_thread_notifications(thread_id: UUID, s: Services = Depends(services)):
+    """Waypoint extension: the notifications sent to reviewers about this thread (new
+    pending interrupts, reminders before a deadline, escalations), oldest first, with each
+    delivery's `status` (`pending`, `sent`, `failed`, `skipped`), `attempts` and `last_error`."""
+    return await s.threads.notifications(str(thread_id))

@@ -12,6 +12,8 @@ from waypoint.graphs import GraphRegistry
 from waypoint.service.assistants import AssistantService
 from waypoint.service.deadlines import DeadlineSweeper
 from waypoint.service.executor import RunExecutor
+from waypoint.service.notification_targets import NotificationTargets
+from waypoint.service.notifications import Notifier
 from waypoint.service.protocol import ThreadProtocol
 from waypoint.service.runs import RunService
 from waypoint.service.store import StoreService
@@ -39,6 +41,7 @@ class Services:
     deadlines: DeadlineSweeper
     thread_streams: ThreadStreamer
     protocol: ThreadProtocol
+    notifier: Notifier
 
     @classmethod
     def build(
@@ -53,19 +56,22 @@ class Services:
         webhook_policy: WebhookPolicy | None = None,
         max_run_attempts: int = 3,
         shutdown_grace_seconds: float = 10.0,
+        notification_targets: NotificationTargets | None = None,
+        public_url: str = "http://127.0.0.1:8123",
     ) -> Services:
         assistants = AssistantService(storage, registry)
         threads = ThreadService(storage, registry, broker)
         runs = RunService(storage, broker, registry, assistants, threads)
         webhooks = WebhookSender(storage, policy=webhook_policy)
         runs.webhook_policy = webhooks.policy
-        executor = RunExecutor(storage, broker, registry, threads, webhooks, run_timeout=run_timeout)
-        deadlines = DeadlineSweeper(storage, runs, threads, executor.webhooks)
+        notifier = Notifier(storage, notification_targets or NotificationTargets(), public_url=public_url)
+        executor = RunExecutor(storage, broker, registry, threads, webhooks, run_timeout=run_timeout, notifier=notifier)
+        deadlines = DeadlineSweeper(storage, runs, threads, executor.webhooks, notifier=notifier)
         pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds,
                           max_attempts=max_run_attempts, shutdown_grace_seconds=shutdown_grace_seconds)
         return cls(
             storage, broker, registry, assistants, threads, runs, StoreService(storage), pool, deadlines,
-            ThreadStreamer(storage, broker, threads), ThreadProtocol(storage, broker, runs, threads),
+            ThreadStreamer(storage, broker, threads), ThreadProtocol(storage, broker, runs, threads), notifier,
         )
 
     async def start(self) -> None:
@@ -78,6 +84,7 @@ class Services:
             await self.workers.start()
             await self.deadlines.start()
             self.workers.executor.webhooks.start()
+            self.notifier.start()
         except BaseException:
             await self.broker.close()
             await self.storage.close()
@@ -96,5 +103,6 @@ class Services:
         await self.deadlines.stop()
         await self.workers.stop()
         await self.workers.executor.webhooks.close()
+        await self.notifier.close()
         await self.broker.close()
         await self.storage.close()

@@ -7,8 +7,8 @@
 - `cancel`: close the interrupt (a decision no later resume can override) and withdraw
   the paused task, leaving the thread `idle`;
 - `escalate`: record the escalation, mark the thread's metadata `escalated: true` and
-  POST `{"event": "interrupt.escalated", …}` to the run's webhook; the interrupt stays
-  open for a person.
+  POST `{"event": "interrupt.escalated", …}` to the run's webhook and notify the
+  thread's reviewers (service/notifications.py); the interrupt stays open for a person.
 Every action is recorded in the thread's decisions.
 """
 
@@ -20,6 +20,7 @@ import logging
 
 from waypoint.service.decisions import DEADLINE_REVIEWER, new_decision
 from waypoint.service.errors import BadRequest, Conflict
+from waypoint.service.notifications import Notifier
 from waypoint.service.runs import RunService
 from waypoint.service.threads import ThreadService
 from waypoint.service.webhooks import WebhookSender
@@ -39,11 +40,13 @@ class DeadlineSweeper:
         webhooks: WebhookSender,
         *,
         interval: float = 0.25,
+        notifier: Notifier | None = None,
     ):
         self.storage = storage
         self.runs = runs
         self.threads = threads
         self.webhooks = webhooks
+        self.notifier = notifier
         self.interval = interval
         self._task: asyncio.Task | None = None
 
@@ -109,6 +112,8 @@ class DeadlineSweeper:
         else:
             await self.storage.record_decision(self._decision(deadline, action, closes=False))
             await self.storage.patch_thread_metadata(thread_id, {"escalated": True})
+            if self.notifier is not None:
+                self.notifier.escalated(deadline, pending[interrupt_id])
             with contextlib.suppress(NotFound):
                 run = await self.storage.get_run(deadline["run_id"])
                 if webhook := (run.get("kwargs") or {}).get("webhook"):

@@ -30,6 +30,7 @@ from waypoint.service.records import public_run
 from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict, pending_interrupts
 from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, thread_config
+from waypoint.service.notifications import Notifier
 from waypoint.service.webhooks import WebhookSender
 from waypoint.storage import NotFound, Storage
 from waypoint.streams import Broker
@@ -196,12 +197,14 @@ class RunExecutor:
         webhooks: WebhookSender,
         *,
         run_timeout: float | None = None,
+        notifier: Notifier | None = None,
     ):
         self.storage = storage
         self.broker = broker
         self.registry = registry
         self.threads = threads
         self.webhooks = webhooks
+        self.notifier = notifier
         self.run_timeout = run_timeout
         self._hand_back = asyncio.Event()
 
@@ -324,6 +327,8 @@ class RunExecutor:
                 await events.lifecycle("failed", error=CANCELLED if cancel_action else error["message"])
             if pending and status == "success":
                 await self._schedule_deadlines(assistant, run, pending)
+                if self.notifier is not None:
+                    self.notifier.interrupted(assistant, run, pending)
             if kwargs.get("webhook"):
                 self.webhooks.send(kwargs["webhook"], webhook_payload(finished, thread_state["values"], pending))
             return output
@@ -362,18 +367,21 @@ class RunExecutor:
         settings = deadline_settings(assistant, run)
         if settings is None:
             return
+        expires_at = now_iso(settings["ttl"])
         await self.storage.put_deadlines([
             {
                 "thread_id": run["thread_id"],
                 "interrupt_id": interrupt["id"],
                 "run_id": run["run_id"],
                 "assistant_id": assistant["assistant_id"],
-                "expires_at": now_iso(settings["ttl"]),
+                "expires_at": expires_at,
                 "on_expire": settings["on_expire"],
                 "default_value": default_for(interrupt, settings),
             }
             for interrupt in pending
         ])
+        if self.notifier is not None:
+            self.notifier.deadlines_set(assistant, run, pending, expires_at)
 
     async def _rollback(self, run: dict, graph: Any) -> None:
         """Delete the run and the checkpoints it wrote; the thread returns to its prior state.

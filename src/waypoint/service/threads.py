@@ -287,18 +287,22 @@ class ThreadService:
         metadata: dict | None = None,
         limit: int = 25,
         offset: int = 0,
+        thread_id: str | None = None,
     ) -> dict[str, Any]:
         """One page of the threads paused for a person, most recently paused first:
         `{"items": [...], "total": int, "offset": int, "limit": int}`, each item
         `{thread_id, graph_id, assistant_id, metadata, values, updated_at, interrupts: [...],
         next: [...]}`. `interrupts` is empty for a thread paused at a static breakpoint.
-        Filtering and paging happen in the database (the `(status, updated_at)` index)."""
+        Filtering and paging happen in the database (the `(status, updated_at)` index);
+        `thread_id` narrows the page to that one thread (the inbox link in notifications)."""
         filters = _review_filters(graph_id, metadata)
+        ids = [thread_id] if thread_id else None
         threads = await self.storage.search_threads(
-            ids=None, metadata=filters, values=None, status="interrupted",
+            ids=ids, metadata=filters, values=None, status="interrupted",
             limit=limit, offset=offset, sort_by="updated_at", sort_order="desc",
         )
-        total = await self.storage.count_threads(metadata=filters, values=None, status="interrupted")
+        total = (len(threads) if ids else
+                 await self.storage.count_threads(metadata=filters, values=None, status="interrupted"))
         items = []
         for thread in threads:
             interrupts = [i for group in (thread.get("interrupts") or {}).values() for i in group]
@@ -327,6 +331,14 @@ class ThreadService:
         )
         total = await self.storage.count_threads(metadata=filters, values=None, status="interrupted")
         return {"total": total, "latest": page[0]["updated_at"] if page else None}
+
+    async def notifications(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's notification deliveries, oldest first (service/notifications.py), each
+        `{delivery_id, thread_id, interrupt_id, event, target, target_url, title, body, status,
+        attempts, next_attempt_at, last_error, created_at, sent_at}`. Raises `NotFound`."""
+        await self.storage.get_thread(thread_id)
+        return [{k: v for k, v in d.items() if k != "claimed_until"}
+                for d in await self.storage.list_notifications(thread_id)]
 
     async def decisions(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's decision audit trail, oldest first. Raises `NotFound`."""

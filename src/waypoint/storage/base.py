@@ -340,6 +340,29 @@ class Storage(abc.ABC):
     async def delete_webhook(self, delivery_id: str) -> None:
         """Forget a delivery (made, refused, or given up)."""
 
+    # -- notification deliveries (service/notifications.py) ------------------
+    @abc.abstractmethod
+    async def put_notifications(self, deliveries: Sequence[Record]) -> int:
+        """Record `pending` deliveries (delivery_id, thread_id, interrupt_id, event, target,
+        target_url, title, body, next_attempt_at); one whose delivery_id is already recorded
+        is left as it is (exactly once). Returns how many were new."""
+
+    @abc.abstractmethod
+    async def claim_notifications(self, claim_seconds: float, limit: int = 20) -> list[Record]:
+        """Atomically claim `pending` deliveries whose `next_attempt_at` passed and whose claim
+        lapsed, for `claim_seconds`, and return them: each goes to one caller at a time, across
+        processes."""
+
+    @abc.abstractmethod
+    async def settle_notification(self, delivery_id: str, *, status: str, attempted: bool,
+                                  error: str | None = None, next_attempt_at: str | None = None) -> None:
+        """After an attempt (`attempted`: count it): `sent` (stamps `sent_at`), `failed` (gave
+        up), `skipped`, or `pending` again at `next_attempt_at`; keeps `error`, drops the claim."""
+
+    @abc.abstractmethod
+    async def list_notifications(self, thread_id: str) -> list[Record]:
+        """The thread's notification deliveries, oldest first."""
+
     @abc.abstractmethod
     async def next_run_available_at(self) -> str | None:
         """The earliest `available_at` of a pending run (for delayed runs), or None."""

@@ -614,6 +614,45 @@ class PostgresStorage(Storage):
     async def delete_webhook(self, delivery_id: str) -> None:
         await self._execute("DELETE FROM webhook_deliveries WHERE delivery_id = %s", (delivery_id,))
 
+    # -- notification deliveries -------------------------------------------
+    async def put_notifications(self, deliveries: Sequence[Record]) -> int:
+        async with self._connection() as conn, conn.transaction():
+            new = 0
+            for d in deliveries:
+                new += (await conn.execute(
+                    "INSERT INTO notification_deliveries (delivery_id, thread_id, interrupt_id, event, target,"
+                    " target_url, title, body, next_attempt_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+                    " %s, %s, %s) ON CONFLICT (delivery_id) DO NOTHING",
+                    (d["delivery_id"], d["thread_id"], d.get("interrupt_id"), d["event"], d["target"],
+                     d["target_url"], d["title"], d["body"], d["next_attempt_at"], now_iso()),
+                )).rowcount
+            return new
+
+    async def claim_notifications(self, claim_seconds: float, limit: int = 20) -> list[Record]:
+        now = now_iso()
+        return await self._fetchall(
+            "UPDATE notification_deliveries SET claimed_until = %s WHERE delivery_id IN (SELECT delivery_id"
+            " FROM notification_deliveries WHERE status = 'pending' AND next_attempt_at <= %s AND"
+            " (claimed_until IS NULL OR claimed_until < %s) ORDER BY next_attempt_at LIMIT %s"
+            " FOR UPDATE SKIP LOCKED) RETURNING *",
+            (now_iso(claim_seconds), now, now, limit),
+        )
+
+    async def settle_notification(self, delivery_id: str, *, status: str, attempted: bool,
+                                  error: str | None = None, next_attempt_at: str | None = None) -> None:
+        await self._execute(
+            "UPDATE notification_deliveries SET status = %s, attempts = attempts + %s, last_error = %s,"
+            " next_attempt_at = coalesce(%s, next_attempt_at), claimed_until = NULL,"
+            " sent_at = CASE WHEN %s = 'sent' THEN %s ELSE sent_at END WHERE delivery_id = %s",
+            (status, int(attempted), error, next_attempt_at, status, now_iso(), delivery_id),
+        )
+
+    async def list_notifications(self, thread_id: str) -> list[Record]:
+        return await self._fetchall(
+            "SELECT * FROM notification_deliveries WHERE thread_id = %s ORDER BY created_at, delivery_id",
+            (thread_id,),
+        )
+
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) AS at FROM runs WHERE status = 'pending'")
         return row["at"] if row else None

@@ -685,6 +685,46 @@ class SqliteStorage(Storage):
         async with self._tx() as db:
             await db.execute("DELETE FROM webhook_deliveries WHERE delivery_id = ?", (delivery_id,))
 
+    # -- notification deliveries -------------------------------------------
+    async def put_notifications(self, deliveries: Sequence[Record]) -> int:
+        async with self._tx() as db:
+            before = db.total_changes
+            await db.executemany(
+                "INSERT OR IGNORE INTO notification_deliveries (delivery_id, thread_id, interrupt_id, event,"
+                " target, target_url, title, body, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(d["delivery_id"], d["thread_id"], d.get("interrupt_id"), d["event"], d["target"], d["target_url"],
+                  d["title"], d["body"], d["next_attempt_at"], now_iso()) for d in deliveries],
+            )
+            return db.total_changes - before
+
+    async def claim_notifications(self, claim_seconds: float, limit: int = 20) -> list[Record]:
+        now = now_iso()
+        async with self._tx() as db:
+            rows = await db.execute_fetchall(
+                "UPDATE notification_deliveries SET claimed_until = ? WHERE delivery_id IN (SELECT delivery_id"
+                " FROM notification_deliveries WHERE status = 'pending' AND next_attempt_at <= ? AND"
+                " (claimed_until IS NULL OR claimed_until < ?) ORDER BY next_attempt_at LIMIT ?) RETURNING *",
+                (now_iso(claim_seconds), now, now, limit),
+            )
+        return [dict(r) for r in rows]
+
+    async def settle_notification(self, delivery_id: str, *, status: str, attempted: bool,
+                                  error: str | None = None, next_attempt_at: str | None = None) -> None:
+        now = now_iso()
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE notification_deliveries SET status = ?, attempts = attempts + ?, last_error = ?,"
+                " next_attempt_at = coalesce(?, next_attempt_at), claimed_until = NULL,"
+                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE delivery_id = ?",
+                (status, int(attempted), error, next_attempt_at, status, now, delivery_id),
+            )
+
+    async def list_notifications(self, thread_id: str) -> list[Record]:
+        rows = await self._fetchall(
+            "SELECT * FROM notification_deliveries WHERE thread_id = ? ORDER BY created_at, rowid", (thread_id,)
+        )
+        return [dict(r) for r in rows]
+
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) FROM runs WHERE status = 'pending'")
         return row[0] if row else None

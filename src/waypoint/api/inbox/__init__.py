@@ -15,6 +15,7 @@ import asyncio
 import json
 from importlib import resources
 from typing import Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
@@ -84,12 +85,14 @@ async def inbox_items(
     metadata: str | None = _METADATA,
     limit: int = Query(25, ge=1, le=200),
     offset: int = Query(0, ge=0),
+    thread_id: UUID | None = Query(None, description="only this thread (the page's ?thread_id= link)"),
     s: Services = Depends(services),
 ):
     """One page of the threads waiting for a person (pending interrupts or breakpoints),
     most recently paused first: `{"items": [...], "total", "offset", "limit"}`."""
     return await s.threads.awaiting_review(
-        graph_id=graph_id, metadata=_metadata_filter(metadata), limit=limit, offset=offset
+        graph_id=graph_id, metadata=_metadata_filter(metadata), limit=limit, offset=offset,
+        thread_id=str(thread_id) if thread_id else None,
     )
 
 

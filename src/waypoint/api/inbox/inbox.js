@@ -461,7 +461,9 @@ function card(item) {
 }
 
 // ---- listing, paging, live updates, keyboard ---------------------------------------------------
-const view = { offset: 0, total: 0, focused: null, events: null, marker: null, loading: null };
+const view = { offset: 0, total: 0, focused: null, events: null, marker: null, loading: null,
+  // ?thread_id=… (the link in notifications): only that thread's item, until "show all".
+  only: new URLSearchParams(location.search).get("thread_id") };
 
 function filters() {
   const params = new URLSearchParams();
@@ -469,6 +471,7 @@ function filters() {
   const metadata = $("#filter-metadata").value.trim();
   if (graph) params.set("graph_id", graph);
   if (metadata) params.set("metadata", metadata);
+  if (view.only) params.set("thread_id", view.only);
   return params;
 }
 
@@ -598,6 +601,7 @@ async function main() {
   $("#next").addEventListener("click", () => page(1));
   $("#keys").addEventListener("click", () => { $("#help").hidden = !$("#help").hidden; });
   document.addEventListener("keydown", onKey);
+  $("#show-all").hidden = !view.only;
   await refresh();
   follow();
 }
