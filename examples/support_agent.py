@@ -1,10 +1,12 @@
 """A real `create_agent` agent whose tool calls wait for a person in the Waypoint inbox.
 
-Two tools, paused in the two standard shapes the inbox answers natively:
+Three tools, paused in the two standard shapes the inbox answers natively:
 
-- `send_email` is guarded by LangChain's `HumanInTheLoopMiddleware` (approve / edit /
-  reject): the interrupt value is `{"action_requests": [...], "review_configs": [...]}`
-  and the answer `{"decisions": [...]}`.
+- `send_email` and `lookup_order` are guarded by LangChain's `HumanInTheLoopMiddleware`
+  (`send_email`: approve / edit / reject; `lookup_order`: approve, or respond, a person
+  answering in the tool's place): the interrupt value is `{"action_requests": [...],
+  "review_configs": [...]}` (one action per tool call of the turn) and the answer
+  `{"decisions": [...]}`, one per action, in order.
 - `issue_refund` asks itself, agent-inbox style: `interrupt([HumanInterrupt])` with
   `allow_accept` / `allow_edit` / `allow_respond` / `allow_ignore`, answered by a list of
   one `HumanResponse` (`accept` / `edit` / `response` / `ignore`).
@@ -62,6 +64,12 @@ def send_email(to: str, subject: str, body: str) -> str:
 
 
 @tool
+def lookup_order(order_id: str) -> str:
+    """Look up an order's status (a person may answer in its place)."""
+    return f"Order {order_id}: in the warehouse, not shipped yet (order system)."
+
+
+@tool
 def issue_refund(order_id: str, amount: float) -> str:
     """Refund an order; a person accepts, edits, answers or ignores the refund first."""
     request = HumanInterrupt(
@@ -84,15 +92,16 @@ def issue_refund(order_id: str, amount: float) -> str:
     return "No refund issued: the reviewer ignored the request."
 
 
-TOOLS = [send_email, issue_refund]
+TOOLS = [send_email, lookup_order, issue_refund]
 
 
 # -- the scripted model ----------------------------------------------------------------
 class ScriptedChatModel(BaseChatModel):
     """A deterministic chat model (no API key) that plays a support agent.
 
-    On a user message it calls `send_email` when the text mentions an email address and
-    `issue_refund` when it mentions an order number (`#1234`) and an amount (`30 EUR`).
+    On a user message it calls `send_email` when the text mentions an email address,
+    `issue_refund` when it mentions an order number (`#1234`) and an amount (`30 EUR`), and
+    `lookup_order` when it asks for the status of an order without an amount.
     After tool results it answers with a summary quoting every tool message it received,
     so what the tools did (or the reason a person gave for rejecting them) is visible in
     the final answer. Its decisions depend only on the conversation, so any number of
@@ -130,6 +139,9 @@ class ScriptedChatModel(BaseChatModel):
                     "args": {"order_id": order.group(1), "amount": float(amount.group(1))},
                     "id": f"call_{uuid.uuid4().hex[:12]}",
                 })
+            elif order and "status" in text.lower():
+                calls.append({"name": "lookup_order", "args": {"order_id": order.group(1)},
+                              "id": f"call_{uuid.uuid4().hex[:12]}"})
             if calls:
                 return AIMessage(content="", tool_calls=calls)
             return AIMessage(content="Please give me an email address or an order number and amount.")
@@ -154,6 +166,10 @@ agent = create_agent(
                     "allowed_decisions": ["approve", "edit", "reject"],
                     "description": "Review the **email** before it goes out. Edit the recipient, "
                     "subject or body, or reject it with a reason for the agent.",
+                },
+                "lookup_order": {
+                    "allowed_decisions": ["approve", "respond"],
+                    "description": "Let the order system answer, or **respond** in its place.",
                 },
                 "issue_refund": False,  # asks a person itself (agent-inbox style)
             }

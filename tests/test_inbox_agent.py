@@ -1,6 +1,7 @@
 """The inbox answering a real `create_agent` agent (examples/support_agent.py) in Chromium:
-HumanInTheLoopMiddleware approve / edit / reject and agent-inbox accept / edit / respond /
-ignore, "Mark as resolved", and what the agent then did."""
+HumanInTheLoopMiddleware approve / edit / reject / respond (one call and a batch of two) and
+agent-inbox accept / edit / respond / ignore, "Mark as resolved", and what the agent then did.
+One Chromium serves the whole module; each test opens its own page."""
 
 from __future__ import annotations
 
@@ -14,27 +15,37 @@ from conftest import CHROMIUM, CHROMIUM_ARGS
 ASK = "Please email ada@example.com and refund order #A17 30 EUR"
 
 
-@pytest.fixture
-async def inbox(server, browser):  # noqa: F811
-    """`open(tag)`: a fresh Chromium page on /inbox filtered to threads tagged `tag`."""
+@pytest.fixture(scope="module")
+async def chromium(browser):
+    """One headless Chromium for the module (launching one per test is most of their cost)."""
     async with browser.async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", *CHROMIUM_ARGS])
-        errors: list[str] = []
+        instance = await pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", *CHROMIUM_ARGS])
+        yield instance
+        await instance.close()
 
-        async def open_(tag: str):
-            page = await chromium.new_page(viewport={"width": 1280, "height": 900})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(f"{server.url}/inbox")
+
+@pytest.fixture
+async def inbox(server, chromium):
+    """`open(tag)`: a fresh page on /inbox filtered to threads tagged `tag`;
+    `open(thread_id=…)`: the page a notification links to (`/inbox?thread_id=…`)."""
+    errors: list[str] = []
+    context = await chromium.new_context(viewport={"width": 1280, "height": 900})
+
+    async def open_(tag: str | None = None, *, thread_id: str | None = None):
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(f"{server.url}/inbox" + (f"?thread_id={thread_id}" if thread_id else ""))
+        if tag:
             await page.fill("#filter-metadata", json.dumps({"tag": tag}))
             await page.click("#refresh")
-            await page.locator("#live.ok").wait_for(timeout=15000)
-            return page
+        await page.locator("#live.ok").wait_for(timeout=15000)
+        return page
 
-        try:
-            yield open_
-        finally:
-            await chromium.close()
-        assert errors == []
+    try:
+        yield open_
+    finally:
+        await context.close()
+    assert errors == []
 
 
 async def start(client, text: str, tag: str, graph: str = "support_agent") -> str:
@@ -195,3 +206,39 @@ async def test_ignore_resolve_and_free_form(client, inbox):
     assert await card.locator("button.approve, button.reject").count() == 0
     assert await card.locator("img").count() == 0
     assert "<img src=x onerror=alert(1)>" in await card.locator("pre").first.inner_text()
+
+
+async def test_batch_of_two_approve_and_respond_from_the_notification_link(client, inbox):
+    """One model turn, two guarded tool calls: one interrupt, one decision per action, sent
+    together; `respond` answers in the tool's place (the tool does not run)."""
+    tid = await start(client, "Email dan@example.com: what is the status of order #C3?", str(uuid.uuid4()))
+    page = await inbox(thread_id=tid)  # the deep link of notifications: only this thread
+    assert await page.locator("section.item").count() == 1
+    assert await page.locator("#show-all").is_visible()
+    card = pending(page, tid, "hitl")
+    await card.wait_for(timeout=15000)
+    email, lookup = card.locator('.action[data-action-index="0"]'), card.locator('.action[data-action-index="1"]')
+    assert await email.locator(".tool").inner_text() == "send_email"
+    assert await lookup.locator(".tool").inner_text() == "lookup_order"
+    # lookup_order allows approve and respond only.
+    assert [await b.inner_text() for b in await lookup.locator("button.act").all()] == ["Approve", "Respond"]
+    submit = card.locator("button.submit-decisions")
+    await email.locator("button.approve").click()
+    assert await submit.is_disabled()  # the batch goes out once every action has a decision
+    await lookup.locator("button.respond").click()  # without a message: refused in the page
+    assert "Respond needs a message" in await card.locator(".outcome").last.inner_text()
+    await lookup.locator("textarea.message").fill("Shipped yesterday, tracking 1Z999")
+    await lookup.locator("button.respond").click()
+    await submit.click()
+    await answered(page.locator(f'section.item.answered[data-thread-id="{tid}"]'))
+
+    history = await messages(client, tid)
+    tools = {m["name"]: (m["status"], m["content"]) for m in history if m["type"] == "tool"}
+    assert tools == {
+        "send_email": ("success", "Email sent to dan@example.com with subject 'About your request'."),
+        "lookup_order": ("success", "Shipped yesterday, tracking 1Z999"),  # the reviewer's words, not the tool's
+    }
+    assert "lookup_order: Shipped yesterday, tracking 1Z999" in history[-1]["content"]  # reached the model
+    assert [d["value"] for d in await client.http.get(f"/threads/{tid}/decisions")] == [
+        {"decisions": [{"type": "approve"}, {"type": "respond", "message": "Shipped yesterday, tracking 1Z999"}]},
+    ]
