@@ -19,7 +19,7 @@ from aiosmtpd.smtp import AuthResult
 from langgraph_sdk import get_client
 from langgraph_sdk.schema import Command
 
-from conftest import free_port, start_up_error, write_config
+from conftest import EXAMPLES_CONFIG, free_port, start_up_error, write_config
 
 PASSWORD = "s3cr/et@pass"  # needs percent-encoding in a URL: ${SMTP_PASSWORD} does it
 PUBLIC_URL = "https://reviews.example.test/waypoint"
@@ -226,12 +226,16 @@ async def test_dead_and_hanging_targets_never_touch_the_run(notifying, smtp):
 
 
 def test_config_errors_name_the_key_not_the_secret(tmp_path):
-    config = write_config(tmp_path / "langgraph.json", waypoint={"notifications": {
-        "graphs": {"agent": {"urls": ["mailto://u:${WAYPOINT_TEST_UNSET_VAR}@example.com"]}}}})
-    assert "graphs.agent.urls[0]: environment variable WAYPOINT_TEST_UNSET_VAR is not set" in start_up_error(config)
-    config = write_config(tmp_path / "langgraph.json", waypoint={"notifications": {
-        "graphs": {"agent": {"urls": ["nosuchscheme://x"]}}}})
-    assert "graphs.agent.urls[0] is not a URL Apprise supports" in start_up_error(config)
-    config = write_config(tmp_path / "langgraph.json", waypoint={"notifications": {
-        "graphs": {"agent": {"urls": ["json://localhost"], "when": "always"}}}})
-    assert "waypoint.notifications.graphs.agent.when is not a known setting" in start_up_error(config)
+    def refused(channel: dict) -> str:
+        config = tmp_path / "langgraph.json"  # one small graph: start-up fails fast
+        config.write_text(json.dumps({
+            "graphs": {"agent": str(EXAMPLES_CONFIG.parent / "human_node.py") + ":graph"},
+            "waypoint": {"notifications": {"graphs": {"agent": channel}}},
+        }))
+        return start_up_error(config)
+
+    assert "graphs.agent.urls[0]: environment variable WAYPOINT_TEST_UNSET_VAR is not set" in refused(
+        {"urls": ["mailto://u:${WAYPOINT_TEST_UNSET_VAR}@example.com"]})
+    assert "graphs.agent.urls[0] is not a URL Apprise supports" in refused({"urls": ["nosuchscheme://x"]})
+    assert "waypoint.notifications.graphs.agent.when is not a known setting" in refused(
+        {"urls": ["json://localhost"], "when": "always"})
