@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import apprise
 
 #: What a channel can be told of: a new pending interrupt, a reminder before its deadline
 #: expires, and its escalation (`on_expire: escalate`).
@@ -148,6 +147,8 @@ def _channel(where: str, spec: Any, env: dict[str, str], secrets: list[str]) -> 
     before = spec.get("remind_before_seconds", [600])
     if not isinstance(before, list) or any(isinstance(b, bool) or not isinstance(b, (int, float)) or b <= 0 for b in before):
         raise NotificationConfigError(f"{where}.remind_before_seconds must be a list of positive numbers")
+    import apprise  # imported only when notifications are configured (it is slow to load)
+
     targets = []
     for i, template in enumerate(urls):
         key = f"{where}.urls[{i}]"

@@ -33,7 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import apprise
 
 from waypoint.clock import now_iso
 from waypoint.service.notification_targets import NotificationTargets
@@ -254,6 +253,8 @@ class Notifier:
 def _send(url: str, title: str, body: str, timeout: float) -> tuple[bool, str]:
     """Send through Apprise (blocking; runs in the notifier's thread pool): (delivered, what
     Apprise reported when it was not)."""
+    import apprise  # imported only when notifications are configured (it is slow to load)
+
     sender = apprise.Apprise()
     if not sender.add(url):
         return False, "Apprise refused the URL"
