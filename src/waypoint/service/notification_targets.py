@@ -156,7 +156,10 @@ def _channel(where: str, spec: Any, env: dict[str, str], secrets: list[str]) -> 
         plugin = apprise.Apprise.instantiate(url)
         if plugin is None:
             raise NotificationConfigError(f"{key} is not a URL Apprise supports (see its wiki for the schemes)")
-        targets.append(Target(key, url, plugin.url(privacy=True)))
+        masked = plugin.url(privacy=True)
+        for secret in secrets:  # where a plugin does not mask a secret (a query parameter), we do
+            masked = masked.replace(secret, "***") if secret else masked
+        targets.append(Target(key, url, masked))
     return Channel(targets, tuple(events), tuple(float(b) for b in before))
 
 
