@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from waypoint import __version__
-from waypoint.api import assistants, errors, inbox, protocol, runs, store, threads, unavailable
+from waypoint.api import a2a, assistants, errors, inbox, mcp, protocol, runs, store, threads, unavailable
 from waypoint.api.deps import JSONResponse
 from waypoint.service import Services
 
@@ -23,7 +23,8 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(app: FastAPI):
         await services.start()
         try:
-            yield
+            async with mcp_endpoint.lifespan():
+                yield
         finally:
             await services.stop()
 
@@ -64,6 +65,7 @@ def create_app(services: Services) -> FastAPI:
             "graphs": services.registry.graph_ids,
         }
 
-    for module in (assistants, threads, runs, store, inbox, protocol):
+    for module in (assistants, threads, runs, store, inbox, protocol, a2a):
         app.include_router(module.router)
+    mcp_endpoint = mcp.install(app, services)
     return app

@@ -16,11 +16,12 @@ A run gets the user in `config.configurable` (`langgraph_auth_user`, `langgraph_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -76,6 +77,9 @@ ROUTES = [
     _route("DELETE", "/store/items", "store", "delete", "store"),
     _route("POST", "/store/items/search", "store", "search", "store"),
     _route("POST", "/store/namespaces", "store", "list_namespaces", "store"),
+    # A2A: the assistant must be visible; the contexts (threads) its messages name are
+    # authorized inside the route (`authorize`), as MCP's listing and calls are.
+    _route("POST", "/a2a/{assistant_id}", "assistants", "read", "assistant"),
 ]
 #: Anything else under one thread or assistant: read, delete, or update by method.
 _THREAD = re.compile(r"^/threads/(?P<thread_id>[^/]+)(?:/runs/(?P<run_id>[^/]+))?(/.*)?$")
@@ -160,7 +164,7 @@ class AuthGate:
             "headers": {k: v for k, v in scope["headers"]}, "authorization": request.headers.get("authorization"),
             "scope": scope,
         })
-        scope = {**scope, "auth_user": user}
+        scope = {**scope, "auth_user": user, "auth_policy": self.policy}
         if route is None:
             return scope, raw
         resource, action, kind, params = route
@@ -280,11 +284,7 @@ class AuthGate:
                 body[key] = item
         config = dict(body.get("config") or {})
         configurable = dict(config.get("configurable") or {})
-        configurable.update(
-            langgraph_auth_user=user.to_dict(), langgraph_auth_user_id=user.identity,
-            langgraph_auth_permissions=list(user.permissions),
-        )
-        body["config"] = {**config, "configurable": configurable}
+        body["config"] = {**config, "configurable": {**configurable, **run_config(user)["configurable"]}}
         return body, None
 
     async def _command(self, scope, user, resource, action, params, body, query):
@@ -334,6 +334,50 @@ _KINDS: dict[str, Callable] = {
     "create": AuthGate._create, "run": AuthGate._run, "store": AuthGate._store,
     "command": AuthGate._command,
 }
+
+
+def run_config(user: Any) -> dict[str, Any]:
+    """The `config` carrying `user` into a run (`langgraph_auth_user`, `langgraph_auth_user_id`,
+    `langgraph_auth_permissions` in `configurable`, as the official server passes them);
+    `{"configurable": {}}` without auth."""
+    if user is None:
+        return {"configurable": {}}
+    return {"configurable": {
+        "langgraph_auth_user": user.to_dict(), "langgraph_auth_user_id": user.identity,
+        "langgraph_auth_permissions": list(user.permissions),
+    }}
+
+
+@contextlib.contextmanager
+def with_user(connection: HTTPConnection | None) -> Iterator[Any]:
+    """Make the request's authenticated user (None without auth) the current one while
+    serving it from another task (MCP's and A2A's handlers run in their library's tasks,
+    outside the gate's context); yields the user."""
+    user = connection.scope.get("auth_user") if connection is not None else None
+    token = current_user.set(user)
+    try:
+        yield user
+    finally:
+        current_user.reset(token)
+
+
+async def authorize(connection: HTTPConnection | None, resource: str, action: str, value: dict) -> dict | None:
+    """Authorize an action a route performs for its caller, as the gate authorizes a
+    route: the auth handler for (`resource`, `action`) may edit `value` in place; returns
+    its metadata filter (None: no filter, or auth is off). Raises `AuthError` (refused)."""
+    scope = connection.scope if connection is not None else {}
+    policy: AuthPolicy | None = scope.get("auth_policy")
+    if policy is None:
+        return None
+    return await policy.authorize(scope["auth_user"], resource, action, value)
+
+
+async def new_thread_metadata(connection: HTTPConnection | None, thread_id: str | None) -> dict[str, Any]:
+    """The metadata of a thread a route creates for its caller, authorized as
+    `threads.create` (the handler may stamp it, e.g. with an owner). Raises `AuthError`."""
+    value: dict[str, Any] = {"thread_id": _uuid(thread_id) if thread_id else None, "metadata": {}}
+    await authorize(connection, "threads", "create", value)
+    return dict(value.get("metadata") or {})
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -4,8 +4,8 @@ Keys follow the official `HttpConfig` (langgraph-cli `schemas.py`):
 `cors` (`allow_origins`, `allow_origin_regex`, `allow_methods`, `allow_headers`,
 `allow_credentials`, `expose_headers`, `max_age`) is applied with Starlette's
 `CORSMiddleware`; `disable_assistants|threads|runs|store|meta` remove a route group
-(`disable_webhooks` stops webhook delivery: see `cli.build_app`); `disable_mcp|a2a|ui` name groups Waypoint does not serve,
-so they are accepted either way; `mount_prefix` serves every route under a prefix.
+(`disable_webhooks` stops webhook delivery: see `cli.build_app`); `disable_mcp` removes `/mcp`, `disable_a2a` removes `/a2a/…`
+and the agent card; `disable_ui` names a group Waypoint does not serve, so it is accepted either way; `mount_prefix` serves every route under a prefix.
 `app`, `configurable_headers`, `logging_headers`, `middleware_order` and
 `enable_custom_route_auth` are not honoured: a config that sets them fails at start-up
 with `HttpConfigError` naming the key, rather than being silently ignored.
@@ -42,8 +42,10 @@ _GROUPS = {
     "disable_runs": r"/runs|/threads/[^/]+/runs",
     "disable_store": r"/store",
     "disable_meta": r"/openapi\.json|/docs|/redoc|/info|/metrics",
+    "disable_mcp": r"/mcp",
+    "disable_a2a": r"/a2a|/\.well-known/agent-card\.json",
 }
-_ABSENT_GROUPS = {"disable_mcp", "disable_a2a", "disable_ui"}  # Waypoint serves none of these
+_ABSENT_GROUPS = {"disable_ui"}  # Waypoint serves no such group
 _UNSUPPORTED = {"app", "configurable_headers", "logging_headers", "middleware_order", "enable_custom_route_auth"}
 
 
