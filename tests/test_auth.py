@@ -244,7 +244,17 @@ def _requests(w: dict) -> list[tuple[str, str, dict | None, dict | None]]:
         ("POST", "/store/items/search", {"namespace_prefix": []}, None),
         ("POST", "/store/namespaces", {}, None),
         ("DELETE", "/store/items", {"namespace": ["alice", "sweep"], "key": "item"}, None),
+        # A2A: alice's runs are not bob's tasks, her threads not his contexts.
+        ("POST", "/a2a/agent", _rpc("tasks/get", {"id": r}), None),
+        ("POST", "/a2a/agent", _rpc("tasks/cancel", {"id": r}), None),
+        ("POST", "/a2a/agent", _rpc("message/send", {"message": {
+            "role": "user", "messageId": "m-bob", "contextId": t,
+            "parts": [{"kind": "data", "data": {"some_text": "bob"}}]}}), None),
     ]
+
+
+def _rpc(method: str, params: dict) -> dict:
+    return {"jsonrpc": "2.0", "id": "1", "method": method, "params": params}
 
 
 #: Per request, what bob may get back: a refusal, or an answer holding nothing of alice's.
@@ -334,3 +344,52 @@ async def test_protocol_run_start_is_a_run_creation(auth_server):
         assert (await bob.post(f"/threads/{tid}/commands", json=start)).status_code == 404
         r = await bob.post(f"/threads/{tid}/commands", json={"id": 2, "method": "run.cancel", "params": {}})
         assert r.status_code == 404
+
+
+async def test_mcp_and_a2a_act_as_the_authenticated_caller(auth_server):
+    """Both protocols authenticate like every route; A2A contexts are threads and MCP calls
+    run on threads the caller owns (stamped by the `threads.create` handler), a task is
+    visible to its thread's readers only, and a resume through A2A records the caller."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async with http_as(auth_server, None) as anon:
+        for method, path in (("POST", "/mcp/"), ("POST", "/a2a/agent"),
+                             ("GET", "/.well-known/agent-card.json?assistant_id=agent")):
+            r = await anon.request(method, path, json=_rpc("tasks/get", {"id": str(uuid.uuid4())}))
+            assert r.status_code == 401, (path, r.text)
+    alice, bob = sdk(auth_server, "token-alice"), sdk(auth_server, "token-bob")
+    async with http_as(auth_server, "token-alice") as a, http_as(auth_server, "token-bob") as b:
+        assert (await a.get("/.well-known/agent-card.json", params={"assistant_id": "agent"})).status_code == 200
+        sent = (await a.post("/a2a/agent", json=_rpc("message/send", {"message": {
+            "role": "user", "messageId": "m-1", "parts": [{"kind": "data", "data": {"some_text": "a2a draft"}}]}}))).json()
+        task = sent["result"]
+        assert task["status"]["state"] == "input-required", sent
+        thread = await alice.threads.get(task["contextId"])
+        assert thread["metadata"]["owner"] == "alice" and thread["metadata"]["participants"] == ["alice"]
+        for method in ("tasks/get", "tasks/cancel"):
+            refused = (await b.post("/a2a/agent", json=_rpc(method, {"id": task["id"]}))).json()
+            assert refused["error"]["code"] == -32001, refused  # TaskNotFound
+        hijack = (await b.post("/a2a/agent", json=_rpc("message/send", {"message": {
+            "role": "user", "messageId": "m-2", "contextId": task["contextId"], "taskId": task["id"],
+            "parts": [{"kind": "text", "text": "bob's answer"}]}}))).json()
+        assert "error" in hijack and "a2a draft" not in str(hijack)
+        resumed = (await a.post("/a2a/agent", json=_rpc("message/send", {"message": {
+            "role": "user", "messageId": "m-3", "contextId": task["contextId"], "taskId": task["id"],
+            "parts": [{"kind": "text", "text": "alice's answer"}]}}))).json()
+        assert resumed["result"]["status"]["state"] == "completed", resumed
+    decisions = await alice.http.get(f"/threads/{task['contextId']}/decisions")
+    assert [(d["reviewer"], d["value"]) for d in decisions] == [("alice", "alice's answer")]
+
+    async with create_mcp_http_client(headers={"Authorization": "Bearer token-alice"}) as http:
+        async with streamable_http_client(f"{auth_server.url}/mcp", http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                assert "agent" in {t.name for t in (await session.list_tools()).tools}
+                paused = (await session.call_tool("agent", {"some_text": "mcp draft"})).structured_content
+    assert paused["status"] == "interrupted"
+    thread = await alice.threads.get(paused["thread_id"])
+    assert thread["metadata"]["owner"] == "alice" and thread["metadata"]["participants"] == ["alice"]
+    with pytest.raises(NotFoundError):
+        await bob.threads.get(paused["thread_id"])
