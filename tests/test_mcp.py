@@ -25,6 +25,8 @@ async def mcp_session(base_url: str, path: str = "/mcp"):
 async def test_tools_are_the_assistants(server, client):
     mine = await client.assistants.create("chat", name="Echo bot (mcp)", description="Echoes what it is told.")
     twin = await client.assistants.create("chat", name="Echo bot (mcp)")
+    # An assistant whose graph cannot be built now is still a tool (with an open schema).
+    await client.assistants.create("faulty", name="exploding-mcp", config={"configurable": {"explode": True}})
     async with mcp_session(server.url, "/mcp/") as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
     # One tool per assistant: names made tool-safe, a taken name gets the assistant id's start.
@@ -36,6 +38,7 @@ async def test_tools_are_the_assistants(server, client):
     assert tools["agent"].input_schema["properties"]["some_text"]["type"] == "string"
     assert "messages" in tools["chat"].input_schema["properties"]
     assert tools["agent"].description == "Runs the LangGraph graph 'agent'."
+    assert tools["exploding-mcp"].input_schema == {"type": "object", "properties": {}}
 
 
 async def test_call_runs_the_graph_on_a_new_thread(server, client):

@@ -21,15 +21,14 @@ the error.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mcp_types as types
 from fastapi import FastAPI
-from mcp.server.lowlevel import Server
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -40,6 +39,11 @@ from waypoint.service import Services
 from waypoint.service.errors import ServiceError
 from waypoint.storage import NotFound
 
+if TYPE_CHECKING:  # the `mcp` package is imported on the first /mcp request: it adds seconds to start-up
+    import mcp_types as types
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+log = logging.getLogger(__name__)
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 _PAGE = 100
 
@@ -61,21 +65,46 @@ class McpEndpoint:
 
     def __init__(self, services: Services):
         self.services = services
-        self.server = Server(
-            "waypoint", version=__version__,
-            on_list_tools=self._list_tools, on_call_tool=self._call_tool,
-        )
-        self.manager = StreamableHTTPSessionManager(self.server, json_response=True, stateless=True)
+        self._manager: StreamableHTTPSessionManager | None = None
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def _started(self) -> StreamableHTTPSessionManager:
+        """The session manager, started on first use in a task that lives until `lifespan` ends."""
+        async with self._lock:
+            if self._manager is None:
+                from mcp.server.lowlevel import Server
+                from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+                server = Server("waypoint", version=__version__,
+                                on_list_tools=self._list_tools, on_call_tool=self._call_tool)
+                manager = StreamableHTTPSessionManager(server, json_response=True, stateless=True)
+                running = asyncio.Event()
+
+                async def hold() -> None:
+                    async with manager.run():
+                        running.set()
+                        await self._stop.wait()
+
+                self._task = asyncio.get_running_loop().create_task(hold())
+                await running.wait()
+                self._manager = manager
+            return self._manager
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
-        async with self.manager.run():
+        try:
             yield
+        finally:
+            self._stop.set()
+            if self._task is not None:
+                await self._task
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method")
         if method == "POST":
-            await self.manager.handle_request(scope, receive, send)
+            await (await self._started()).handle_request(scope, receive, send)
             return
         status, detail = (405, "Method Not Allowed: this MCP server opens no GET stream") if method == "GET" \
             else (404, "Session not found: this MCP server is stateless") if method == "DELETE" \
@@ -101,10 +130,17 @@ class McpEndpoint:
                 return tool_names(assistants)
 
     async def _list_tools(self, ctx, params) -> types.ListToolsResult:
+        import mcp_types as types
+
         with with_user(ctx.request):
             tools = []
             for name, assistant in (await self._tools(ctx.request)).items():
-                schema = (await self.services.assistants.get_schemas(assistant["assistant_id"]))["input_schema"]
+                try:
+                    schema = (await self.services.assistants.get_schemas(assistant["assistant_id"]))["input_schema"]
+                except Exception:  # a graph that cannot be built now must not hide the other tools
+                    log.warning("MCP tools/list: no input schema for assistant %s", assistant["assistant_id"],
+                                exc_info=True)
+                    schema = None
                 if not isinstance(schema, dict) or schema.get("type") != "object":
                     schema = {"type": "object", "properties": {}}
                 description = assistant.get("description") or f"Runs the LangGraph graph {assistant['graph_id']!r}."
@@ -112,6 +148,8 @@ class McpEndpoint:
             return types.ListToolsResult(tools=tools)
 
     async def _call_tool(self, ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+        import mcp_types as types
+
         with with_user(ctx.request) as user:
             assistant = (await self._tools(ctx.request)).get(params.name)
             if assistant is None:
@@ -159,6 +197,8 @@ class McpEndpoint:
 
 
 def _error(text: str) -> types.CallToolResult:
+    import mcp_types as types
+
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
