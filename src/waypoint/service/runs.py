@@ -164,6 +164,11 @@ class RunService:
                 raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found on thread {thread['thread_id']}")
         if not wants_resume and not goto:
             return []
+        if not goto and not checkpoint and thread["status"] == "interrupted" and thread.get("interrupts"):
+            # The thread row holds what its last run paused at (stored with its status when
+            # the run finished): a resume needs no graph state read.
+            pending = [i for group in thread["interrupts"].values() for i in group]
+            return await self._check_resume(thread, command, pending, has_next=True)
         graph_id = assistant["graph_id"]
         thread_id = thread["thread_id"] if thread is not None else str(uuid.uuid4())
         async with self.registry.graph(
@@ -180,6 +185,11 @@ class RunService:
                 return []
             snapshot = await graph.aget_state(thread_config(thread_id, checkpoint or None))
         pending = pending_interrupts(snapshot) if snapshot.created_at else []
+        return await self._check_resume(thread, command, pending, has_next=bool(snapshot.next))
+
+    async def _check_resume(self, thread: dict, command: dict, pending: list[dict], *, has_next: bool) -> list[dict]:
+        """Refuse a resume that answers nothing pending on `thread` (`BadRequest`, or
+        `Conflict` when another decision answered it first); returns `pending`."""
         named = resume_map(command["resume"])
         if named is not None:
             unknown = set(named) - {i["id"] for i in pending}
@@ -193,7 +203,7 @@ class RunService:
             await self._refuse_if_answered(thread["thread_id"], None)
         if thread["status"] == "busy":
             return pending  # a queued run may still pause the thread before this one starts
-        if not pending and not snapshot.next:
+        if not pending and not has_next:
             raise BadRequest(
                 f"Thread {thread['thread_id']} has no pending interrupt to resume: "
                 "Command(resume=...) needs a run paused at interrupt()"
