@@ -47,12 +47,17 @@ $(BENCH_VENV)/.installed: pyproject.toml constraints.txt bench/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]' -r bench/requirements.txt
 	touch $@
 
-# Benchmarks against `langgraph dev` and the in-process floor; writes bench/RESULTS.md.
+# Benchmarks against `langgraph dev`, langhost, Aegra (each peer in its own venv, built by
+# bench/run.py on first use; one that fails to install or start is skipped with the reason)
+# and the in-process floor; writes bench/RESULTS.md. BENCH_ARGS: e.g. --rounds 2 --concurrency 1,10,50
 bench: $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python bench/run.py
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
+# Regression check (not a timed test): a tiny run of Waypoint and the floor, printing each
+# figure's ratio to the floor.
 bench-quick: $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python bench/run.py --quick --out test-output/bench/RESULTS.md
+	$(BENCH_VENV)/bin/python bench/run.py --quick --systems inprocess,waypoint-sqlite,waypoint-postgres \
+		--out test-output/bench/RESULTS.md $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) examples/.waypoint test-output tests/js/node_modules
+	rm -rf $(VENV) $(BENCH_VENV) bench/.venv-langhost bench/.venv-aegra examples/.waypoint test-output tests/js/node_modules
