@@ -24,6 +24,7 @@ from langchain_core.messages import BaseMessage
 
 from waypoint import serde
 from waypoint.streams import Broker
+from waypoint.streams.batching import Batcher
 
 #: `error` of the `failed` lifecycle event of a cancelled run.
 CANCELLED = "cancelled"
@@ -68,7 +69,9 @@ def _checkpoint_data(data: Any) -> Any:
 
 
 class RunEvents:
-    """Appends one run's events to its thread's log (`Broker.append_thread_events`)."""
+    """Appends one run's events to its thread's log (`Broker.append_thread_events`); on a
+    remote broker in batches: chunks streamed while an append is in flight go in the next
+    one, and the run's closing `lifecycle` event waits until the whole log is appended."""
 
     def __init__(self, broker: Broker, thread_id: str, graph_name: str):
         self.broker = broker
@@ -76,6 +79,9 @@ class RunEvents:
         self.graph_name = graph_name
         self._subgraph_names: dict[tuple[str, ...], str] = {}
         self._tasks: list[dict] = []  # `tasks` events LangGraph keeps off its main log
+        self._log: Batcher[bytes] | None = None
+        if broker.remote:  # in process, an append costs no round trip: nothing to batch
+            self._log = Batcher(lambda bodies: broker.append_thread_events(thread_id, bodies))
 
     def tasks_tap(self) -> type:
         """A v3 stream transformer handing this run the `tasks` events (LangGraph folds
@@ -98,16 +104,22 @@ class RunEvents:
 
         return TasksTap
 
-    async def _append(self, bodies: list[bytes]) -> None:
-        if bodies:
-            await self.broker.append_thread_events(self.thread_id, bodies)
+    async def _append(self, bodies: list[bytes], *, last: bool = False) -> None:
+        if self._log is None:
+            if bodies:
+                await self.broker.append_thread_events(self.thread_id, bodies)
+            return
+        await self._log.add(bodies)
+        if last:
+            await self._log.flush()
 
     async def lifecycle(self, event: str, *, error: str | None = None) -> None:
-        """A root `lifecycle` event: `running`, `interrupted`, `completed` or `failed`."""
+        """A root `lifecycle` event: `running`, `interrupted`, `completed` or `failed`
+        (returning once the log holds every event of the run)."""
         data: dict[str, Any] = {"event": event, "graph_name": self.graph_name}
         if error is not None:
             data["error"] = error
-        await self._append([event_body("lifecycle", [], data)])
+        await self._append([event_body("lifecycle", [], data)], last=event != "running")
 
     async def interrupted(self, pending: list[dict]) -> None:
         """`input.requested` for each pending interrupt (API dicts with `id`, `value`,
@@ -123,7 +135,7 @@ class RunEvents:
                 "input.requested", namespace, {"interrupt_id": interrupt["id"], "payload": value, "value": value}
             ))
         bodies.append(event_body("lifecycle", [], {"event": "interrupted", "graph_name": self.graph_name}))
-        await self._append(bodies)
+        await self._append(bodies, last=True)
 
     async def protocol_event(self, event: dict | None) -> None:
         """One event of LangGraph's v3 stream (`astream_events(version="v3")`), after the

@@ -146,6 +146,11 @@ class WorkerPool:
         return True
 
     async def _loop(self) -> None:
+        # A wake-up (a run queued or a thread freed) needs a claim, not the queue's next
+        # delayed run: that is looked up after a quiet poll interval, so a busy pool spends
+        # no query on it (a delayed run is claimed by the first wake-up after it is due, at
+        # most a poll interval late).
+        quiet = True
         while True:
             try:
                 if not await self._broker_answers():
@@ -159,9 +164,9 @@ class WorkerPool:
                     self._active[run["run_id"]] = task
                     task.add_done_callback(lambda _t, rid=run["run_id"]: self._done(rid))
                 timeout = POLL_SECONDS
-                if (next_at := await self.storage.next_run_available_at()) is not None:
+                if quiet and (next_at := await self.storage.next_run_available_at()) is not None:
                     timeout = min(timeout, max(0.01, seconds_until(next_at)))
-                await self.broker.wait_runs_available(timeout)
+                quiet = not await self.broker.wait_runs_available(timeout)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -56,6 +56,9 @@ def first_seq() -> int:
 class Broker(abc.ABC):
     """Carries what must reach other tasks (or processes) fast; nothing here is durable."""
 
+    #: Whether each call is a round trip to a server (so callers batch their writes).
+    remote: bool = False
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect (no-op for the in-process broker)."""
 
@@ -125,5 +128,5 @@ class Broker(abc.ABC):
         """Wake idle workers: a run was queued or a thread was freed."""
 
     @abc.abstractmethod
-    async def wait_runs_available(self, timeout: float) -> None:
-        """Sleep until `notify_runs_available` is called or `timeout` seconds pass."""
+    async def wait_runs_available(self, timeout: float) -> bool:
+        """Sleep until `notify_runs_available` is called (True) or `timeout` seconds pass (False)."""

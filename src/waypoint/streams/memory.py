@@ -200,7 +200,11 @@ class InProcessBroker(Broker):
     def notify_runs_available(self) -> None:
         self._wake.set()
 
-    async def wait_runs_available(self, timeout: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
+    async def wait_runs_available(self, timeout: float) -> bool:
+        woken = True
+        try:
             await asyncio.wait_for(self._wake.wait(), timeout)
+        except asyncio.TimeoutError:
+            woken = False
         self._wake.clear()
+        return woken

@@ -13,6 +13,10 @@
   `thread_max_events` and expires `thread_retention_seconds` after its last append; the
   counter outlives it (30 days more), so a seq is never handed out twice.
 One pub/sub connection per process listens to both channels and wakes local waiters.
+
+Round trips are shared (`batching.Batcher`, `_Reader`): a process sends the events its runs
+publish meanwhile in one pipeline of `XADD`s, and one blocking `XREAD` per process, on its
+own connection, reads every stream its subscribers follow.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from waypoint.streams.batching import Batcher
 from waypoint.streams.base import (
     THREAD_MAX_EVENTS,
     THREAD_RETENTION_SECONDS,
@@ -42,6 +47,8 @@ WAKE_CHANNEL = "waypoint:wake"
 HEALTH_CHECK_SECONDS = 2
 #: Milliseconds a subscriber blocks on XREAD before re-checking `is_finished`.
 BLOCK_MS = 500
+#: Entries one XREAD returns per stream.
+READ_COUNT = 512
 
 
 def _stream_key(run_id: str) -> str:
@@ -85,8 +92,117 @@ return last
 SEQ_COUNTER_EXTRA_SECONDS = 30 * 24 * 3600
 
 
+def _entry_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class _Follower:
+    """One subscriber of `_Reader`: the entries of its stream after `cursor`, in batches."""
+
+    def __init__(self, key: str, cursor: str):
+        self.key = key
+        self.cursor = cursor
+        self.batches: asyncio.Queue[list | BaseException] = asyncio.Queue()
+        self.included = asyncio.Event()  # the reader's XREAD covers this stream
+
+
+class _Reader:
+    """One blocking `XREAD` per process over every followed stream (instead of one
+    connection blocked per subscriber). A new follower interrupts the blocked read with
+    `CLIENT UNBLOCK` so its stream is read at once."""
+
+    def __init__(self, uri: str, control: aioredis.Redis):
+        self.conn = aioredis.Redis(connection_pool=aioredis.ConnectionPool.from_url(uri, max_connections=1))
+        self.control = control
+        self.followers: dict[str, set[_Follower]] = {}
+        self.changed = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.client_id: int | None = None
+        self.blocked = False
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self.conn.aclose(close_connection_pool=True)
+
+    async def follow(self, key: str, cursor: str) -> _Follower:
+        follower = _Follower(key, cursor)
+        self.followers.setdefault(key, set()).add(follower)
+        self.changed.set()
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="waypoint-redis-reader")
+        for _ in range(100):  # until the reader's XREAD covers the new stream
+            if follower.included.is_set():
+                break
+            if self.blocked and self.client_id is not None:
+                with contextlib.suppress(aioredis.RedisError):
+                    if await self.control.client_unblock(self.client_id):
+                        break
+            await asyncio.sleep(0.001)
+        return follower
+
+    def unfollow(self, follower: _Follower) -> None:
+        group = self.followers.get(follower.key)
+        if group is not None:
+            group.discard(follower)
+            if not group:
+                del self.followers[follower.key]
+
+    async def _run(self) -> None:
+        while True:
+            if not self.followers:
+                self.changed.clear()
+                await self.changed.wait()
+                continue
+            streams = {key: min((f.cursor for f in group), key=_entry_id) for key, group in self.followers.items()}
+            for group in self.followers.values():
+                for f in group:
+                    f.included.set()
+            self.changed.clear()
+            try:
+                if self.client_id is None:
+                    self.client_id = await self.conn.client_id()
+                self.blocked = True
+                try:
+                    batches = await self.conn.xread(streams, block=BLOCK_MS, count=READ_COUNT)
+                finally:
+                    self.blocked = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every follower of these streams gets it
+                self.client_id = None
+                for key in streams:
+                    for f in self.followers.pop(key, ()):
+                        f.batches.put_nowait(exc)
+                await asyncio.sleep(0.05)
+                continue
+            for raw_key, entries in batches or []:
+                key = raw_key.decode()
+                for f in list(self.followers.get(key, ())):
+                    after = _entry_id(f.cursor)
+                    mine = [(eid.decode(), fields) for eid, fields in entries if _entry_id(eid.decode()) > after]
+                    if mine:
+                        f.cursor = mine[-1][0]
+                        f.batches.put_nowait(mine)
+
+    async def read(self, follower: _Follower, timeout: float) -> list[tuple[str, dict]]:
+        """The follower's next entries (`(id, fields)`), [] after `timeout` seconds without any."""
+        try:
+            batch = await asyncio.wait_for(follower.batches.get(), timeout)
+        except asyncio.TimeoutError:
+            return []
+        if isinstance(batch, BaseException):
+            raise batch
+        return batch
+
+
 class RedisBroker(Broker):
     """Broker on the Redis server at `uri` (`redis://host:port/db`)."""
+
+    remote = True
 
     def __init__(
         self,
@@ -109,6 +225,8 @@ class RedisBroker(Broker):
         self._listener: asyncio.Task | None = None
         self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
         self._wake = asyncio.Event()
+        self._outbox: Batcher[tuple[str, dict]] | None = None
+        self._reader: _Reader | None = None
 
     async def open(self) -> None:
         pool = aioredis.BlockingConnectionPool.from_url(self.uri, max_connections=self.max_connections, timeout=None,
@@ -119,6 +237,8 @@ class RedisBroker(Broker):
         self._redis = aioredis.Redis(connection_pool=pool)
         await self._redis.ping()
         self._append_script = self._redis.register_script(_APPEND_THREAD_EVENTS)
+        self._outbox = Batcher(self._xadd_all)
+        self._reader = _Reader(self.uri, self._redis)
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(CANCEL_CHANNEL, WAKE_CHANNEL)
         self._listener = asyncio.create_task(self._listen(pubsub), name="waypoint-redis-listener")
@@ -127,6 +247,11 @@ class RedisBroker(Broker):
         await self._redis.ping()
 
     async def close(self) -> None:
+        if self._outbox is not None:
+            with contextlib.suppress(Exception):
+                await self._outbox.flush()
+        if self._reader is not None:
+            await self._reader.close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,10 +285,17 @@ class RedisBroker(Broker):
 
     # -- streams -----------------------------------------------------------
     async def publish(self, run_id: str, event: str, data: bytes) -> None:
-        await self._redis.xadd(_stream_key(run_id), {"event": event, "data": data})
+        await self._outbox.add([(_stream_key(run_id), {"event": event, "data": data})])
+
+    async def _xadd_all(self, entries: list[tuple[str, dict]]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, fields in entries:
+                pipe.xadd(key, fields)
+            await pipe.execute()
 
     async def end(self, run_id: str, result: bytes | None = None) -> None:
         key = _stream_key(run_id)
+        await self._outbox.flush()  # the end marker after every event
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xadd(key, {"event": _END, "data": b""})
             pipe.expire(key, self.retain_seconds)
@@ -184,19 +316,20 @@ class RedisBroker(Broker):
         is_finished: Callable[[], Awaitable[bool]] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         key = _stream_key(run_id)
-        cursor = last_event_id or "0-0"
-        while True:
-            batches = await self._redis.xread({key: cursor}, block=BLOCK_MS, count=512)
-            entries = batches[0][1] if batches else []
-            for entry_id, fields in entries:
-                cursor = entry_id.decode()
-                event = fields[b"event"].decode()
-                if event == _END:
-                    return
-                yield StreamEvent(cursor, event, fields[b"data"])
-            if not entries and is_finished is not None and not await self._redis.exists(key):
-                if await is_finished():
-                    return
+        follower = await self._reader.follow(key, last_event_id or "0-0")
+        try:
+            while True:
+                entries = await self._reader.read(follower, BLOCK_MS / 1000)
+                for entry_id, fields in entries:
+                    event = fields[b"event"].decode()
+                    if event == _END:
+                        return
+                    yield StreamEvent(entry_id, event, fields[b"data"])
+                if not entries and is_finished is not None and not await self._redis.exists(key):
+                    if await is_finished():
+                        return
+        finally:
+            self._reader.unfollow(follower)
 
     # -- thread event logs ---------------------------------------------------
     async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:
@@ -217,13 +350,13 @@ class RedisBroker(Broker):
         return [ThreadEvent(int(eid.decode().partition("-")[0]), fields[b"b"]) for eid, fields in entries]
 
     async def follow_thread(self, thread_id: str, *, since: int = 0) -> AsyncIterator[ThreadEvent]:
-        key = _thread_events_key(thread_id)
-        cursor = f"{since}-0"
-        while True:
-            batches = await self._redis.xread({key: cursor}, block=BLOCK_MS, count=512)
-            for entry_id, fields in (batches[0][1] if batches else []):
-                cursor = entry_id.decode()
-                yield ThreadEvent(int(cursor.partition("-")[0]), fields[b"b"])
+        follower = await self._reader.follow(_thread_events_key(thread_id), f"{since}-0")
+        try:
+            while True:
+                for entry_id, fields in await self._reader.read(follower, BLOCK_MS / 1000):
+                    yield ThreadEvent(int(entry_id.partition("-")[0]), fields[b"b"])
+        finally:
+            self._reader.unfollow(follower)
 
     # -- signals -----------------------------------------------------------
     async def cancel(self, run_id: str, action: CancelAction) -> None:
@@ -246,7 +379,11 @@ class RedisBroker(Broker):
             task = asyncio.get_running_loop().create_task(self._redis.publish(WAKE_CHANNEL, b"1"))
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    async def wait_runs_available(self, timeout: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
+    async def wait_runs_available(self, timeout: float) -> bool:
+        woken = True
+        try:
             await asyncio.wait_for(self._wake.wait(), timeout)
+        except asyncio.TimeoutError:
+            woken = False
         self._wake.clear()
+        return woken

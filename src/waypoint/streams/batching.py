@@ -1,0 +1,64 @@
+"""Coalescing sends: items handed over while a send is in flight go together in the next one.
+
+Used for a process's Redis `XADD`s (`streams/redis.py`) and for a run's thread event log
+appends (`service/thread_events.py`): a run publishing one event per chunk then costs one
+round trip per batch, not per event, and never waits for one unless it asks to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+#: Items held for the next send before `add` waits for the sends to catch up (backpressure).
+MAX_PENDING = 2000
+
+
+class Batcher(Generic[T]):
+    """Sends items in order through `send(batch)`, one send at a time: the first item goes
+    at once, those added meanwhile in the next batch. A failed send's exception is raised
+    by the next `add` or `flush` (its batch and those queued behind it are dropped), so a
+    producer learns of it as if it had waited for each send."""
+
+    def __init__(self, send: Callable[[list[T]], Awaitable[object]], *, max_pending: int = MAX_PENDING):
+        self._send_batch = send
+        self._max_pending = max_pending
+        self._pending: list[T] = []
+        self._sending: asyncio.Task | None = None
+        self._error: BaseException | None = None
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    async def add(self, items: list[T]) -> None:
+        """Queue `items` for sending; waits only when `max_pending` items are queued."""
+        self._raise()
+        if not items:
+            return
+        self._pending.extend(items)
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.get_running_loop().create_task(self._send())
+            await asyncio.sleep(0)  # let it go out now, not after the producer's next items
+        elif len(self._pending) >= self._max_pending:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Return once every item added so far was sent; raise a failed send's exception."""
+        while self._sending is not None and not self._sending.done():
+            await asyncio.shield(self._sending)
+        self._raise()
+
+    async def _send(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._send_batch(batch)
+            except Exception as exc:  # noqa: BLE001 - raised to the producer by add/flush
+                self._error = exc
+                self._pending = []
+                return
