@@ -171,6 +171,9 @@ class GraphRegistry:
         self.config_path = config_path
         #: graph id -> config (with an optional `context`) of its default assistant.
         self.assistant_configs = assistant_configs or {}
+        #: (graph id, checkpointer, store) -> the graph bound to them; graphs that are not
+        #: factories never change, so each is compiled and bound once per process.
+        self._bound: dict[tuple[str, int, int], Pregel] = {}
 
     @classmethod
     def from_config(cls, config_path: str | Path) -> GraphRegistry:
@@ -238,9 +241,14 @@ class GraphRegistry:
         graph's own compile-time `interrupt_before`/`interrupt_after` are kept. Raises
         `KeyError` for an unknown id.
         """
+        key = (graph_id, id(checkpointer), id(store))
+        if key in self._bound:
+            yield self._bound[key]
+            return
         target = self.specs[graph_id].target
         async with contextlib.AsyncExitStack() as stack:
-            if self.is_factory(graph_id):
+            factory = self.is_factory(graph_id)
+            if factory:
                 runtime = server_runtime(access_context, store, user, context)
                 value = target(*factory_arguments(target, config or {}, runtime))
                 if inspect.isawaitable(value):
@@ -256,4 +264,7 @@ class GraphRegistry:
                 raise GraphConfigError(
                     f"graph {graph_id!r} is a {type(target).__name__}, not a LangGraph graph"
                 )
-            yield target.copy(update={"checkpointer": checkpointer, "store": store})
+            bound = target.copy(update={"checkpointer": checkpointer, "store": store})
+            if not factory:
+                self._bound[key] = bound
+            yield bound

@@ -129,6 +129,12 @@ class _Reader:
         await self.conn.aclose(close_connection_pool=True)
 
     async def follow(self, key: str, cursor: str) -> _Follower:
+        """Start following `key` after entry `cursor`. Raises `ResponseError` (as `XREAD`
+        does) for a cursor that is not a stream entry id, e.g. a client's bad `Last-Event-ID`."""
+        try:
+            _entry_id(cursor)
+        except ValueError:
+            raise aioredis.ResponseError(f"Invalid stream ID {cursor!r}: not an entry id of a run stream") from None
         follower = _Follower(key, cursor)
         self.followers.setdefault(key, set()).add(follower)
         self.changed.set()
@@ -162,7 +168,7 @@ class _Reader:
                 for f in group:
                     f.included.set()
             self.changed.clear()
-            try:
+            try:  # any failure goes to the followers of these streams; the reader lives on
                 if self.client_id is None:
                     self.client_id = await self.conn.client_id()
                 self.blocked = True
