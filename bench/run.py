@@ -52,7 +52,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +67,10 @@ GRAPHS = BENCH / "graphs"
 sys.path.insert(0, str(GRAPHS))
 sys.path.insert(0, str(ROOT / "tests"))
 
-ALL_SYSTEMS = ["inprocess", "waypoint-sqlite", "waypoint-sqlite-full", "waypoint-postgres", "waypoint-postgres-2",
-               "waypoint-postgres-4", "langgraph-dev", "langhost", "aegra"]
+#: In the order measured: the floor, Waypoint's two backends and the peers first, so that a run
+#: cut short by `--stop-at` still has the figures the targets compare.
+ALL_SYSTEMS = ["inprocess", "waypoint-sqlite", "waypoint-postgres", "waypoint-postgres-2", "langhost", "langgraph-dev",
+               "aegra", "waypoint-postgres-4", "waypoint-sqlite-full"]
 #: Systems that only run the HITL scenario (the scaling curve and the stricter disk setting)
 #: plus streaming; the others run every scenario.
 HITL_ONLY = {"waypoint-sqlite-full", "waypoint-postgres-2", "waypoint-postgres-4"}
@@ -848,12 +850,25 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="rounds per figure (default 3; quick 1)")
     parser.add_argument("--concurrency", default=None, help="HITL client counts, e.g. 1,10,50 (default 1,10,50,200)")
     parser.add_argument("--note", default="", help="a line added to the report's header (what was cut and why)")
+    parser.add_argument("--park-budget", type=float, default=None, help="seconds a system gets to park threads")
+    parser.add_argument("--stop-at", default=None,
+                        help="UTC time HH:MM: a system not finished by then is reported not measured, "
+                             "and the report is written (it is also rewritten after each system)")
     args = parser.parse_args()
     scale = QUICK if args.quick else FULL
     if args.rounds:
         scale = dataclasses.replace(scale, rounds=args.rounds)
     if args.concurrency:
         scale = dataclasses.replace(scale, concurrency=[int(c) for c in args.concurrency.split(",")])
+    if args.park_budget:
+        scale = dataclasses.replace(scale, park_budget_s=args.park_budget)
+    stop_at = None
+    if args.stop_at:
+        now = datetime.now(timezone.utc)
+        hour, minute = map(int, args.stop_at.split(":"))
+        stop_at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if stop_at < now:
+            stop_at += timedelta(days=1)
     systems = [s for s in args.systems.split(",") if s]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -867,15 +882,18 @@ async def main() -> None:
             workdir.mkdir()
             t = time.perf_counter()
             print(f"{system} …", flush=True)
+            left = (stop_at - datetime.now(timezone.utc)).total_seconds() if stop_at else None
             try:
-                results[system] = await measure(system, scale, workdir, out.parent)
-            except SystemUnavailable as exc:
-                skipped[system] = str(exc)
-                print(f"{system} skipped: {exc}", flush=True)
-                continue
-            print(f"{system} done in {time.perf_counter() - t:.0f}s", flush=True)
-    (out.with_name("results.json")).write_text(json.dumps(results, indent=1, default=str))
-    report(results, scale, out, plot, time.perf_counter() - started, skipped, args.note)
+                if left is not None and left < 30:
+                    raise SystemUnavailable(f"not measured: the run had to end by {args.stop_at} UTC")
+                results[system] = await asyncio.wait_for(measure(system, scale, workdir, out.parent), left)
+            except (SystemUnavailable, asyncio.TimeoutError) as exc:
+                skipped[system] = str(exc) or f"not finished by {args.stop_at} UTC, the run's end"
+                print(f"{system} skipped: {skipped[system]}", flush=True)
+            else:
+                print(f"{system} done in {time.perf_counter() - t:.0f}s", flush=True)
+            (out.with_name("results.json")).write_text(json.dumps(results, indent=1, default=str))
+            report(results, scale, out, plot, time.perf_counter() - started, skipped, args.note)
     if args.quick:
         print_ratios(results, scale)
     print(f"wrote {out} and {plot}")
