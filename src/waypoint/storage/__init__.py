@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from waypoint.storage.base import (
     AlreadyExists,
@@ -23,7 +24,8 @@ __all__ = [
 def open_storage(database_uri: str) -> Storage:
     """Return an (unopened) `Storage` for `database_uri`.
 
-    `sqlite:///relative/path.db`, `sqlite:////abs/path.db` or a bare file path select SQLite;
+    `sqlite:///relative/path.db`, `sqlite:////abs/path.db` or a bare file path select SQLite
+    (`?synchronous=full` syncs every commit to disk, see `_sqlite_options`);
     `postgresql://…` (or `postgres://…`) selects PostgreSQL.
     Raises `ValueError` for a scheme Waypoint does not support.
     """
@@ -40,4 +42,19 @@ def open_storage(database_uri: str) -> Storage:
         raise ValueError(f"Unsupported database URI scheme {scheme!r}; use sqlite:///path or postgresql://…")
     from waypoint.storage.sqlite import SqliteStorage
 
-    return SqliteStorage(Path(path))
+    path, _, query = path.partition("?")
+    return SqliteStorage(Path(path), **_sqlite_options(query))
+
+
+def _sqlite_options(query: str) -> dict[str, str]:
+    """Options of a SQLite URI's query: `synchronous=normal` (the default: a commit survives
+    the process's death) or `synchronous=full` (every commit is synced to disk, so it also
+    survives a power loss). Raises `ValueError` for anything else."""
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = set(options) - {"synchronous"}
+    if unknown:
+        raise ValueError(f"Unknown SQLite URI option(s) {', '.join(sorted(unknown))}; the one option is synchronous")
+    synchronous = options.get("synchronous", "normal").lower()
+    if synchronous not in ("normal", "full"):
+        raise ValueError(f"synchronous must be normal or full, got {options['synchronous']!r}")
+    return {"synchronous": synchronous.upper()}

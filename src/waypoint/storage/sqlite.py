@@ -103,8 +103,11 @@ class ImmediateSqliteStore(AsyncSqliteStore):
 class SqliteStorage(Storage):
     """Storage in one SQLite file at `path` (created with its folder if missing)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL"):
         self.path = Path(path)
+        #: SQLite's `synchronous` on every connection: NORMAL (in WAL mode a commit survives
+        #: the process's death) or FULL (each commit synced to disk: it survives a power loss).
+        self.synchronous = "FULL" if synchronous.upper() == "FULL" else "NORMAL"
         self._conn: aiosqlite.Connection | None = None
         self._cp_conn: aiosqlite.Connection | None = None
         self._store_conn: aiosqlite.Connection | None = None
@@ -120,7 +123,7 @@ class SqliteStorage(Storage):
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA busy_timeout=30000")
         await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute(f"PRAGMA synchronous={self.synchronous}")
         await containment.register_sqlite(conn)
         return conn
 
@@ -133,11 +136,13 @@ class SqliteStorage(Storage):
         self._cp_conn = await aiosqlite.connect(self.path)
         await self._cp_conn.execute("PRAGMA journal_mode=WAL")
         await self._cp_conn.execute("PRAGMA busy_timeout=30000")
+        await self._cp_conn.execute(f"PRAGMA synchronous={self.synchronous}")
         self._checkpointer = SqliteCheckpointer(self._cp_conn)
         await self._checkpointer.setup()
         # The store issues its own BEGIN/COMMIT: it needs an autocommit connection.
         self._store_conn = await aiosqlite.connect(self.path, isolation_level=None)
         await self._store_conn.execute("PRAGMA busy_timeout=30000")
+        await self._store_conn.execute(f"PRAGMA synchronous={self.synchronous}")
         self._store = ImmediateSqliteStore(self._store_conn)
         await self._store.setup()
 
