@@ -78,7 +78,7 @@ HITL_ONLY = {"waypoint-sqlite-full", "waypoint-postgres-2", "waypoint-postgres-4
 PEERS = ["langgraph-dev", "langhost", "aegra"]
 #: Durability and disk-sync settings of each system's figures.
 DURABILITY = {
-    "inprocess": "LangGraph durability `async` (default); AsyncSqliteSaver, WAL, synchronous=FULL (SQLite's default)",
+    "inprocess": "LangGraph durability `async` (default); AsyncSqliteSaver, WAL, synchronous=NORMAL (as waypoint-sqlite)",
     "waypoint-sqlite": "durability `async` (default); SQLite WAL, synchronous=NORMAL (a commit survives a process "
                        "crash; the last ones may be lost on power loss)",
     "waypoint-sqlite-full": "durability `async`; SQLite WAL, synchronous=FULL (`sqlite:///path?synchronous=full`: "
@@ -224,6 +224,7 @@ class InProcessDriver:
 
         self.conn = await aiosqlite.connect(self.path)
         await self.conn.execute("PRAGMA journal_mode=WAL")
+        await self.conn.execute("PRAGMA synchronous=NORMAL")  # as waypoint-sqlite's default
         self.saver = AsyncSqliteSaver(self.conn)
         await self.saver.setup()
         self.graphs = {
