@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from waypoint import __version__
-from waypoint.api import a2a, assistants, errors, inbox, mcp, protocol, runs, store, threads, unavailable
+from waypoint.api import a2a, assistants, errors, inbox, mcp, metrics, protocol, runs, store, threads, unavailable
 from waypoint.api.deps import JSONResponse
 from waypoint.service import Services
 
@@ -65,7 +65,7 @@ def create_app(services: Services) -> FastAPI:
             "graphs": services.registry.graph_ids,
         }
 
-    for module in (assistants, threads, runs, store, inbox, protocol, a2a):
+    for module in (assistants, threads, runs, store, inbox, protocol, a2a, metrics):
         app.include_router(module.router)
     mcp_endpoint = mcp.install(app, services)
     return app

@@ -36,7 +36,7 @@ from waypoint.storage import NotFound
 log = logging.getLogger(__name__)
 
 #: Paths served without authentication: health, API docs, the inbox page's static files.
-PUBLIC = re.compile(r"^/(ok|info|openapi\.json|docs(/.*)?|redoc|inbox|inbox/[\w.-]+\.(js|css))$")
+PUBLIC = re.compile(r"^/(ok|info|metrics|openapi\.json|docs(/.*)?|redoc|inbox|inbox/[\w.-]+\.(js|css))$")
 _ID = r"(?P<{}>[^/]+)"
 
 

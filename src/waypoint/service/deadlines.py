@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 
+from waypoint.service import metrics
 from waypoint.service.decisions import DEADLINE_REVIEWER, new_decision
 from waypoint.service.errors import BadRequest, Conflict
 from waypoint.service.notifications import Notifier
@@ -105,12 +106,14 @@ class DeadlineSweeper:
             if (await self.storage.get_thread(thread_id))["status"] == "busy":
                 return  # a run holds the thread; whatever it does decides
             try:
-                await self.storage.record_decision(self._decision(deadline, action, closes=True))
+                await self.storage.record_decision(decision := self._decision(deadline, action, closes=True))
             except InterruptAnswered:
                 return
+            metrics.decisions_recorded([decision])
             await self.threads.withdraw_pending(thread_id)
         else:
-            await self.storage.record_decision(self._decision(deadline, action, closes=False))
+            await self.storage.record_decision(decision := self._decision(deadline, action, closes=False))
+            metrics.decisions_recorded([decision])
             await self.storage.patch_thread_metadata(thread_id, {"escalated": True})
             if self.notifier is not None:
                 self.notifier.escalated(deadline, pending[interrupt_id])

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 import uuid
 import warnings
 from typing import Any
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
+from waypoint.service import metrics
 from waypoint.service.auth import graph_user
 from waypoint.service.decisions import deadline_settings, default_for, rollback_records
 from waypoint.service.dependencies import unavailable
@@ -249,6 +251,7 @@ class RunExecutor:
 
     async def _execute(self, run: dict) -> Any:
         run_id, thread_id, kwargs = run["run_id"], run["thread_id"], run["kwargs"]
+        started = time.monotonic()
         attempt = run.get("attempt") or 1
         await self._publish(run_id, "metadata", {"run_id": run_id, "attempt": attempt})
         try:
@@ -321,6 +324,7 @@ class RunExecutor:
             finished = await self.storage.finish_run(
                 run_id, status=status, output=output, error=error, thread_state=thread_state
             )
+            metrics.run_finished(status, time.monotonic() - started)
             if status == "success":
                 await (events.interrupted(pending) if pending else events.lifecycle("completed"))
             else:
@@ -361,6 +365,7 @@ class RunExecutor:
                 "error": error, "status": "error",
             },
         )
+        metrics.run_finished("error", None)
 
     async def _schedule_deadlines(self, assistant: dict, run: dict, pending: list[dict]) -> None:
         """Give the run's new interrupts the deadline its settings ask for (decisions.py)."""
@@ -421,8 +426,14 @@ class RunExecutor:
         graph_input = None if resuming else _graph_input(kwargs)
         accumulator = _MessagesAccumulator()
         known: dict[str, dict] = {}  # interrupt id -> its API dict, for this run
+        last_step = time.monotonic()
 
         async def handle(ns: tuple, mode: str, chunk: Any, mirror: bool = True) -> None:
+            nonlocal last_step
+            if mode == "updates" and not ns:  # a root superstep finished
+                now = time.monotonic()
+                metrics.STEP_SECONDS.observe(now - last_step)
+                last_step = now
             if mirror:
                 await events.chunk(ns, mode, chunk)
             suffix = ("|" + "|".join(ns)) if ns else ""

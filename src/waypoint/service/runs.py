@@ -15,6 +15,7 @@ from typing import Any
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
+from waypoint.service import metrics
 from waypoint.service.assistants import AssistantService
 from waypoint.service.decisions import plan_decisions, resume_map, reviewer_of, validate_deadline_fields
 from waypoint.service.auth import graph_user
@@ -142,6 +143,7 @@ class RunService:
             )
         except (ThreadBusy, InterruptAnswered) as exc:
             raise Conflict(str(exc)) from None
+        metrics.decisions_recorded(decisions)
         if strategy in ("interrupt", "rollback"):
             for active_id in active:
                 await self.cancel(thread_id, active_id, action=strategy)

@@ -19,6 +19,7 @@ from langgraph.types import StateUpdate
 
 from waypoint import serde
 from waypoint.graphs import AccessContext, GraphRegistry, system_assistant_id
+from waypoint.service import metrics
 from waypoint.service.auth import graph_user
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.state import (
@@ -268,6 +269,7 @@ class ThreadService:
         for decision in update_state_records([i for i in pending_before if i not in pending_after], values):
             with contextlib.suppress(InterruptAnswered):  # closed meanwhile by a resume
                 await self.storage.record_decision({**decision, "thread_id": thread_id})
+                metrics.decisions_recorded([decision])
         return {"checkpoint": checkpoint_of(new_config)}
 
     async def withdraw_pending(self, thread_id: str) -> None:

@@ -22,6 +22,7 @@ import httpx
 
 from waypoint import serde
 from waypoint.clock import now_iso
+from waypoint.service import metrics
 from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
 from waypoint.storage import Storage
 
@@ -97,10 +98,12 @@ class WebhookSender:
             if response.status_code < 500 and response.status_code != 429:
                 if response.status_code >= 400:
                     log.warning("webhook %s refused run %s: HTTP %s", url, run_id, response.status_code)
+                metrics.webhook_attempted("delivered" if response.status_code < 400 else "refused")
                 return await self._forget(delivery_id)
             reason = f"HTTP {response.status_code}"
         except WebhookRefused as exc:
             log.warning("webhook %s refused for run %s: %s", url, run_id, exc)
+            metrics.webhook_attempted("refused")
             return await self._forget(delivery_id)
         except httpx.HTTPError as exc:
             reason = f"{type(exc).__name__}: {exc}"
@@ -108,8 +111,10 @@ class WebhookSender:
         delay = self.first_delay * 2 ** (attempt - 1)
         if attempt >= self.attempts or now_iso(delay) > delivery["expires_at"]:
             log.warning("webhook %s for run %s gave up after %d attempts (%s)", url, run_id, attempt, reason)
+            metrics.webhook_attempted("gave_up")
             return await self._forget(delivery_id)
         log.info("webhook %s attempt %d failed (%s); retrying in %.1fs", url, attempt, reason, delay)
+        metrics.webhook_attempted("retry")
         with contextlib.suppress(Exception):  # else the claim lapses and a sweep retries it
             await self.storage.retry_webhook(delivery_id, next_attempt_at=now_iso(delay), error=reason)
 

@@ -364,5 +364,13 @@ class Storage(abc.ABC):
         """The thread's notification deliveries, oldest first."""
 
     @abc.abstractmethod
+    async def run_counts(self) -> dict[str, int]:
+        """`{status: number of runs}` over all threads (the `/metrics` gauges)."""
+
+    def pool_stats(self) -> dict[str, int]:
+        """This process's database connections by state (`in_use`, `size`, ...); `{}` where
+        there is no pool."""
+        return {}
+
     async def next_run_available_at(self) -> str | None:
         """The earliest `available_at` of a pending run (for delayed runs), or None."""

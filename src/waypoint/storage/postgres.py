@@ -653,6 +653,18 @@ class PostgresStorage(Storage):
             (thread_id,),
         )
 
+    async def run_counts(self) -> dict[str, int]:
+        rows = await self._fetchall("SELECT status, count(*) AS n FROM runs GROUP BY status")
+        return {row["status"]: row["n"] for row in rows}
+
+    def pool_stats(self) -> dict[str, int]:
+        if self._pool is None:
+            return {}
+        stats = self._pool.get_stats()
+        size = stats.get("pool_size", 0)
+        return {"size": size, "idle": stats.get("pool_available", 0),
+                "in_use": size - stats.get("pool_available", 0), "waiting": stats.get("requests_waiting", 0)}
+
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) AS at FROM runs WHERE status = 'pending'")
         return row["at"] if row else None

@@ -730,6 +730,9 @@ class SqliteStorage(Storage):
         )
         return [dict(r) for r in rows]
 
+    async def run_counts(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in await self._fetchall("SELECT status, count(*) FROM runs GROUP BY status")}
+
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) FROM runs WHERE status = 'pending'")
         return row[0] if row else None
