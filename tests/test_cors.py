@@ -93,7 +93,8 @@ async def test_configured_cors_prefix_and_disabled_group(configured):
 
 
 @pytest.mark.parametrize("http_section, message", [
-    ({"app": "./app.py:app"}, "http.app is not supported"),
+    ({"configurable_headers": {"includes": ["x-a"]}}, "http.configurable_headers is not supported"),
+    ({"middleware_order": "sometimes"}, "middleware_order must be"),
     ({"disable_assistant": True}, "http.disable_assistant is not a known"),
     ({"cors": {"allow_origin": ["x"]}}, "unknown key(s): allow_origin"),
     ({"mount_prefix": "api/"}, "mount_prefix must start with '/'"),

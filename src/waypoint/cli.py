@@ -61,7 +61,20 @@ def build_app(settings: Settings):
         public_url=settings.resolved_public_url((raw.get("http") or {}).get("mount_prefix") or ""),
     )
     app = create_app(services)
-    install_auth(app, load_auth(raw.get("auth"), settings.config_path.resolve().parent))
+    base = settings.config_path.resolve().parent
+    policy = load_auth(raw.get("auth"), base)
+    http = raw.get("http") or {}
+    if http.get("app"):
+        from waypoint.api import custom_routes
+
+        custom_routes.install(
+            app, custom_routes.load_custom_app(http["app"], base),
+            middleware_order=http.get("middleware_order") or "middleware_first",
+            custom_route_auth=bool(http.get("enable_custom_route_auth")),
+            install_auth=lambda: install_auth(app, policy),
+        )
+    else:
+        install_auth(app, policy)
     install_limits(app, settings.max_body_mb)  # after auth: bodies are limited before auth reads them
     apply_http_config(app, raw.get("http"))  # after auth: CORS wraps auth's refusals too
     return app

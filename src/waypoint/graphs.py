@@ -76,18 +76,19 @@ def _load_env(env: Any, base: Path) -> None:
         raise GraphConfigError("langgraph.json 'env' must be an object or a path to a .env file")
 
 
-def _import_target(graph_id: str, source: str, base: Path) -> Any:
+def import_target(source: str, base: Path, *, label: str, module_name: str) -> Any:
+    """The object named by `source` (`./file.py:attribute`, relative to `base`, or
+    `package.module:attribute`), as langgraph.json names graphs, auth handlers and
+    `http.app`. `label` names the setting in errors ("graph 'agent'"); a file is loaded as
+    `module_name`. Raises `GraphConfigError` with the reason."""
     if ":" not in source:
-        raise GraphConfigError(
-            f"graph {graph_id!r}: {source!r} must have the form './file.py:attribute'"
-        )
+        raise GraphConfigError(f"{label}: {source!r} must have the form './file.py:attribute'")
     location, attr = source.rsplit(":", 1)
     try:
         if location.endswith(".py") or location.startswith((".", "/")):
             path = (base / location).resolve()
             if not path.exists():
-                raise GraphConfigError(f"graph {graph_id!r}: file {path} does not exist")
-            module_name = f"waypoint_graphs.{graph_id}".replace("-", "_")
+                raise GraphConfigError(f"{label}: file {path} does not exist")
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
@@ -97,13 +98,11 @@ def _import_target(graph_id: str, source: str, base: Path) -> Any:
     except GraphConfigError:
         raise
     except Exception as exc:  # the user's module failed to import
-        raise GraphConfigError(
-            f"graph {graph_id!r}: importing {location} failed: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise GraphConfigError(f"{label}: importing {location} failed: {type(exc).__name__}: {exc}") from exc
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise GraphConfigError(f"graph {graph_id!r}: {location} has no attribute {attr!r}") from None
+        raise GraphConfigError(f"{label}: {location} has no attribute {attr!r}") from None
 
 
 def _assistant_configs(raw: str | None) -> dict[str, dict]:
@@ -201,7 +200,8 @@ class GraphRegistry:
         for graph_id, source in graphs.items():
             if isinstance(source, dict):  # {"path": "...", "description": ...} form
                 source = source.get("path", "")
-            specs[graph_id] = GraphSpec(graph_id, source, _import_target(graph_id, source, base))
+            specs[graph_id] = GraphSpec(graph_id, source, import_target(
+                source, base, label=f"graph {graph_id!r}", module_name=f"waypoint_graphs.{graph_id}".replace("-", "_")))
         return cls(specs, path, _assistant_configs(os.environ.get("LANGGRAPH_CONFIG")))
 
     def default_assistant(self, graph_id: str) -> tuple[dict, dict]:

@@ -6,9 +6,10 @@ Keys follow the official `HttpConfig` (langgraph-cli `schemas.py`):
 `CORSMiddleware`; `disable_assistants|threads|runs|store|meta` remove a route group
 (`disable_webhooks` stops webhook delivery: see `cli.build_app`); `disable_mcp` removes `/mcp`, `disable_a2a` removes `/a2a/…`
 and the agent card; `disable_ui` names a group Waypoint does not serve, so it is accepted either way; `mount_prefix` serves every route under a prefix.
-`app`, `configurable_headers`, `logging_headers`, `middleware_order` and
-`enable_custom_route_auth` are not honoured: a config that sets them fails at start-up
-with `HttpConfigError` naming the key, rather than being silently ignored.
+`app`, `middleware_order` and `enable_custom_route_auth` are served by `custom_routes.py`
+(validated here). `configurable_headers` and `logging_headers` are not honoured: a config
+that sets them fails at start-up with `HttpConfigError` naming the key, rather than being
+silently ignored.
 
 Without `cors`, CORS behaves as the official server's default: preflights from any
 origin are answered (also Chrome's Private Network Access preflight, sent when a public
@@ -46,7 +47,7 @@ _GROUPS = {
     "disable_a2a": r"/a2a|/\.well-known/agent-card\.json",
 }
 _ABSENT_GROUPS = {"disable_ui"}  # Waypoint serves no such group
-_UNSUPPORTED = {"app", "configurable_headers", "logging_headers", "middleware_order", "enable_custom_route_auth"}
+_UNSUPPORTED = {"configurable_headers", "logging_headers"}
 
 
 class HttpConfigError(ValueError):
@@ -59,7 +60,9 @@ def check_http_config(http: Any) -> dict[str, Any]:
         return {}
     if not isinstance(http, dict):
         raise HttpConfigError("langgraph.json 'http' must be an object")
-    known = set(_GROUPS) | _ABSENT_GROUPS | {"disable_webhooks", "cors", "mount_prefix"}
+    known = set(_GROUPS) | _ABSENT_GROUPS | {
+        "disable_webhooks", "cors", "mount_prefix", "app", "middleware_order", "enable_custom_route_auth",
+    }
     for key, value in http.items():
         if key in _UNSUPPORTED:
             if value in (None, False, [], {}):
@@ -76,6 +79,12 @@ def check_http_config(http: Any) -> dict[str, Any]:
         unknown = set(cors) - _CORS_KEYS
         if unknown:
             raise HttpConfigError(f"langgraph.json http.cors has unknown key(s): {', '.join(sorted(unknown))}")
+    if http.get("app") is not None and not isinstance(http["app"], str):
+        raise HttpConfigError("langgraph.json http.app must be a string such as \"./webapp.py:app\"")
+    if http.get("middleware_order") not in (None, "middleware_first", "auth_first"):
+        raise HttpConfigError("langgraph.json http.middleware_order must be \"middleware_first\" or \"auth_first\"")
+    if not isinstance(http.get("enable_custom_route_auth", False), bool):
+        raise HttpConfigError("langgraph.json http.enable_custom_route_auth must be true or false")
     prefix = http.get("mount_prefix")
     if prefix is not None and (not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/")):
         raise HttpConfigError("langgraph.json http.mount_prefix must start with '/' and not end with '/', e.g. \"/api\"")
