@@ -41,14 +41,15 @@ fuzz: install
 
 BENCH_VENV := bench/.venv-bench
 
-$(BENCH_VENV)/.installed: pyproject.toml constraints.txt bench/requirements.txt
+$(BENCH_VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]' -r bench/requirements.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-# Benchmarks against `langgraph dev`, langhost, Aegra (each peer in its own venv, built by
-# bench/run.py on first use; one that fails to install or start is skipped with the reason)
+# Benchmarks against `langgraph dev`, langhost, Aegra (each peer in its own venv pinned by
+# bench/constraints-<peer>.txt, built by bench/run.py on first use, as their pins clash with
+# ours; one that fails to install or start is skipped with the reason)
 # and the in-process floor; writes bench/RESULTS.md. BENCH_ARGS: e.g. --rounds 2 --concurrency 1,10,50
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
@@ -60,4 +61,4 @@ bench-quick: $(BENCH_VENV)/.installed
 		--out test-output/bench/RESULTS.md $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) bench/.venv-langhost bench/.venv-aegra examples/.waypoint test-output tests/js/node_modules
+	rm -rf $(VENV) $(BENCH_VENV) bench/.venv-langgraph-dev bench/.venv-langhost bench/.venv-aegra examples/.waypoint test-output tests/js/node_modules

@@ -7,7 +7,8 @@ Systems (same graphs, same client):
   waypoint-sqlite-full  the same with `?synchronous=full` (every commit fsynced)
   waypoint-postgres     `waypoint serve` on PostgreSQL + Redis, one process
   waypoint-postgres-2/4 the same with 2 and 4 processes (clients spread over them)
-  langgraph-dev         `langgraph dev` (langgraph-cli[inmem]), in-memory, --n-jobs-per-worker 10
+  langgraph-dev         `langgraph dev` (langgraph-cli[inmem], its own venv bench/.venv-langgraph-dev),
+                        in-memory, --n-jobs-per-worker 10
   langhost              the official server code (langgraph-api) on PostgreSQL + Redis
                         (`langhost serve`, its own venv bench/.venv-langhost)
   aegra                 Aegra (`aegra-api`, its own venv bench/.venv-aegra, Python >= 3.12) on PostgreSQL
@@ -273,6 +274,8 @@ class SystemUnavailable(Exception):
 #: Peers installed in their own venvs (their pins clash with Waypoint's): venv, package
 #: constraints (a full `pip freeze`), the package to install, the Python versions it accepts.
 PEER_VENVS = {
+    "langgraph-dev": (BENCH / ".venv-langgraph-dev", BENCH / "constraints-langgraph-dev.txt", "langgraph-cli[inmem]",
+                      (3, 11)),
     "langhost": (BENCH / ".venv-langhost", BENCH / "constraints-langhost.txt", "langhost", (3, 11)),
     "aegra": (BENCH / ".venv-aegra", BENCH / "constraints-aegra.txt", "aegra-api", (3, 12)),
 }
@@ -379,7 +382,7 @@ async def start_system(name: str, workdir: Path, log_dir: Path):
     db_uri = None
     ready_path = "/ok"
     try:
-        if name in ("langhost", "aegra"):
+        if name in PEER_VENVS:
             bin_dir = peer_venv(name)
         if name.startswith("waypoint-postgres") or name in ("langhost", "aegra"):
             extra.append(_durable_postgres())
@@ -392,7 +395,7 @@ async def start_system(name: str, workdir: Path, log_dir: Path):
         for port in ports:
             env = None
             if name == "langgraph-dev":
-                cmd = [str(Path(sys.executable).with_name("langgraph")), "dev", "--no-browser", "--no-reload",
+                cmd = [str(bin_dir / "langgraph"), "dev", "--no-browser", "--no-reload",
                        "--host", "127.0.0.1", "--port", str(port), "--n-jobs-per-worker", "10"]
             elif name == "langhost":
                 cmd = [str(bin_dir / "langhost"), "serve", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
