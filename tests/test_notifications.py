@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from langgraph_sdk import get_client
 from langgraph_sdk.schema import Command
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import EXAMPLES_CONFIG, free_port, start_up_error, write_config
 
@@ -151,6 +152,14 @@ async def test_pause_emails_a_deep_link(notifying, smtp):
     assert (row["event"], row["attempts"], row["target"]) == (
         "interrupt", 1, "waypoint.notifications.graphs.agent.urls[0]")
     assert PASSWORD not in json.dumps(row) and "s3cr" not in row["target_url"]
+    # The process that sent it counts it in /metrics (each process counts its own).
+    sent = 0.0
+    for proc in notifying:
+        text = (await client.http.client.get(f"{proc.url}/metrics")).text
+        sent += sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                    if sample.name == "waypoint_notification_deliveries_total"
+                    and sample.labels.get("outcome") == "sent")
+    assert sent >= 1
 
     # The link's page lists exactly that item (/inbox?thread_id= asks /inbox/items for it).
     page = await client.http.get(f"/inbox/items?thread_id={tid}")

@@ -33,7 +33,8 @@ NOTIFICATIONS = Counter("waypoint_notification_deliveries_total",
                         "Notification deliveries this process settled, by outcome", ["outcome"])
 RUNS = Gauge("waypoint_runs", "Runs in the database, by status (read at scrape time)", ["status"])
 QUEUE_AGE = Gauge("waypoint_queue_oldest_pending_seconds",
-                  "Age of the oldest pending run that may start now, seconds (0 if none)")
+                  "Seconds since the earliest available_at of a pending run (0 if none); includes runs "
+                  "queued behind another run of their thread")
 INTERRUPTS = Gauge("waypoint_pending_interrupts_threads", "Threads paused at an interrupt (status interrupted)")
 INTERRUPT_AGE = Gauge("waypoint_pending_interrupt_oldest_seconds",
                       "Seconds since the longest-waiting interrupted thread was last updated (0 if none)")
@@ -51,6 +52,11 @@ def decisions_recorded(decisions: Iterable[dict[str, Any]]) -> None:
     """Count decision records (`decisions.py` shapes) by their `action`."""
     for decision in decisions:
         DECISIONS.labels(str(decision.get("action") or "unknown")).inc()
+
+
+def notification_settled(outcome: str) -> None:
+    """Count one settled notification delivery (`notifications.py` outcomes)."""
+    NOTIFICATIONS.labels(outcome).inc()
 
 
 def webhook_attempted(outcome: str) -> None:
@@ -82,10 +88,6 @@ async def refresh(services: Services) -> None:
     INTERRUPT_AGE.set(_age(oldest[0]["updated_at"], now) if oldest else 0.0)
     for state, value in storage.pool_stats().items():
         POOL.labels(state).set(value)
-    for outcome, count in services.notifier.outcomes.items():
-        # The notifier keeps its own tallies; mirror them (counters only grow).
-        child = NOTIFICATIONS.labels(outcome)
-        child.inc(max(0, count - child._value.get()))
 
 
 def render_prometheus() -> tuple[bytes, str]:

@@ -35,6 +35,7 @@ from typing import Any
 
 
 from waypoint.clock import now_iso
+from waypoint.service import metrics
 from waypoint.service.notification_targets import NotificationTargets
 from waypoint.storage import NotFound, Storage
 
@@ -230,6 +231,7 @@ class Notifier:
     async def _settle(self, delivery: dict, status: str, attempted: bool, error: str | None,
                       next_attempt_at: str | None = None, *, outcome: str | None = None) -> None:
         self.outcomes[outcome or status] += 1
+        metrics.notification_settled(outcome or status)
         await self.storage.settle_notification(delivery["delivery_id"], status=status, attempted=attempted,
                                                error=error, next_attempt_at=next_attempt_at)
 
