@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import logging
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from waypoint import __version__
-from waypoint.api import a2a, assistants, errors, inbox, mcp, metrics, protocol, runs, store, threads, unavailable
+from waypoint.api import a2a, assistants, crons, errors, inbox, mcp, metrics, protocol, runs, store, threads, unavailable
 from waypoint.api.deps import JSONResponse
 from waypoint.service import Services
 
@@ -58,14 +59,18 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/info", tags=["system"])
     async def info():
+        """The official `ServerInfo` (`version`, `langgraph_py_version`, `flags`, `metadata`),
+        plus Waypoint's `server` and `graphs`."""
         return {
             "version": __version__,
+            "langgraph_py_version": importlib.metadata.version("langgraph"),
+            "metadata": {},
             "server": "waypoint",
-            "flags": {"assistants": True, "crons": False, "langsmith": False},
+            "flags": {"assistants": True, "crons": True, "langsmith": False},
             "graphs": services.registry.graph_ids,
         }
 
-    for module in (assistants, threads, runs, store, inbox, protocol, a2a, metrics):
+    for module in (assistants, threads, crons, runs, store, inbox, protocol, a2a, metrics):
         app.include_router(module.router)
     mcp_endpoint = mcp.install(app, services)
     return app

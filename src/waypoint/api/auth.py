@@ -45,9 +45,9 @@ def _route(method: str, template: str, resource: str, action: str, kind: str):
     return method, re.compile(f"^{pattern}$"), resource, action, kind
 
 
-#: (method, path, resource, action, kind). `kind`: `thread`/`assistant` (one record),
-#: `search` (a filtered listing), `create`, `run` (run creation), `store`, `command` (a
-#: thread streaming protocol command).
+#: (method, path, resource, action, kind). `kind`: `thread`/`assistant`/`cron` (one record),
+#: `search` (a filtered listing), `create`, `run` (run creation), `cron_create`, `store`,
+#: `command` (a thread streaming protocol command).
 ROUTES = [
     _route("POST", "/threads", "threads", "create", "create"),
     _route("POST", "/threads/search", "threads", "search", "search"),
@@ -72,6 +72,13 @@ ROUTES = [
     _route("POST", "/assistants", "assistants", "create", "create"),
     _route("POST", "/assistants/search", "assistants", "search", "search"),
     _route("POST", "/assistants/count", "assistants", "search", "search"),
+    _route("POST", "/runs/crons", "crons", "create", "cron_create"),
+    _route("POST", "/threads/{thread_id}/runs/crons", "crons", "create", "cron_create"),
+    _route("POST", "/runs/crons/search", "crons", "search", "search"),
+    _route("POST", "/runs/crons/count", "crons", "search", "search"),
+    _route("GET", "/runs/crons/{cron_id}", "crons", "read", "cron"),
+    _route("PATCH", "/runs/crons/{cron_id}", "crons", "update", "cron"),
+    _route("DELETE", "/runs/crons/{cron_id}", "crons", "delete", "cron"),
     _route("PUT", "/store/items", "store", "put", "store"),
     _route("GET", "/store/items", "store", "get", "store"),
     _route("DELETE", "/store/items", "store", "delete", "store"),
@@ -226,7 +233,8 @@ class AuthGate:
                 return None, None  # the route answers 422
             value = {"metadata": metadata, "limit": query.get("limit"), "offset": 0, "status": "interrupted"}
         else:
-            value = {k: body.get(k) for k in ("metadata", "values", "status", "limit", "offset", "ids", "graph_id")}
+            keys = _CRON_SEARCH_KEYS if resource == "crons" else _SEARCH_KEYS
+            value = {k: body.get(k) for k in keys}
             value["metadata"] = value["metadata"] or {}
         wanted = await self.policy.authorize(user, resource, action, value)
         metadata = merge(value.get("metadata") or {}, wanted)
@@ -282,10 +290,44 @@ class AuthGate:
         for key, item in (value.get("kwargs") or {}).items():
             if key in body or item is not None:
                 body[key] = item
-        config = dict(body.get("config") or {})
-        configurable = dict(config.get("configurable") or {})
-        body["config"] = {**config, "configurable": {**configurable, **run_config(user)["configurable"]}}
-        return body, None
+        return _with_user(body, user), None
+
+    async def _cron_create(self, scope, user, resource, action, params, body, query):
+        """`crons.create`: the handler may edit `value` (`metadata`, `payload` fields); a
+        thread cron also needs its thread to pass the user's `threads.create_run` filter (the
+        cron runs on it). The runs the cron queues later carry the user in their config."""
+        own = ("schedule", "end_time", "metadata", "timezone", "enabled", "on_run_completed")
+        value = {
+            "payload": {k: v for k, v in body.items() if k not in own},
+            "schedule": body.get("schedule"), "cron_id": None, "user_id": user.identity,
+            "thread_id": _uuid(params["thread_id"]) if "thread_id" in params else None,
+            "end_time": body.get("end_time"), "metadata": dict(body.get("metadata") or {}),
+        }
+        await self.policy.authorize(user, resource, action, value)
+        if "thread_id" in params:
+            wanted = await self.policy.authorize(user, "threads", "create_run", {
+                "thread_id": value["thread_id"], "assistant_id": body.get("assistant_id"), "metadata": {},
+            })
+            await self._visible_thread(scope, params["thread_id"], wanted)
+        if isinstance(value.get("payload"), dict):
+            body.update({k: v for k, v in value["payload"].items() if k not in own})
+        body["metadata"] = value["metadata"]
+        return _with_user(body, user), None
+
+    async def _cron(self, scope, user, resource, action, params, body, query):
+        """One cron (read, update, delete): a filter must hold on its metadata, else 404."""
+        value: dict[str, Any] = {"cron_id": _uuid(params["cron_id"])}
+        if action == "update":
+            value.update(payload={k: v for k, v in body.items() if k != "schedule"}, schedule=body.get("schedule"))
+        wanted = await self.policy.authorize(user, resource, action, value)
+        if wanted and isinstance(value["cron_id"], uuid.UUID):
+            try:
+                cron = await scope["app"].state.services.storage.get_cron(str(value["cron_id"]))
+            except NotFound:
+                return None, None  # the route answers 404
+            if not matches(cron.get("metadata") or {}, wanted):
+                raise _Refusal(404, f"Cron {params['cron_id']} not found")
+        return None, None
 
     async def _command(self, scope, user, resource, action, params, body, query):
         """A thread streaming protocol command: `run.start` is a run creation
@@ -332,8 +374,19 @@ class AuthGate:
 _KINDS: dict[str, Callable] = {
     "thread": AuthGate._thread, "assistant": AuthGate._assistant, "search": AuthGate._search,
     "create": AuthGate._create, "run": AuthGate._run, "store": AuthGate._store,
-    "command": AuthGate._command,
+    "command": AuthGate._command, "cron_create": AuthGate._cron_create, "cron": AuthGate._cron,
 }
+_SEARCH_KEYS = ("metadata", "values", "status", "limit", "offset", "ids", "graph_id")
+_CRON_SEARCH_KEYS = ("metadata", "assistant_id", "thread_id", "enabled", "limit", "offset")
+
+
+def _with_user(body: dict[str, Any], user) -> dict[str, Any]:
+    """`body` whose `config.configurable` carries the user for the graph (`langgraph_auth_user`,
+    `langgraph_auth_user_id`, `langgraph_auth_permissions`), replacing what a client sent."""
+    config = dict(body.get("config") or {})
+    configurable = dict(config.get("configurable") or {})
+    body["config"] = {**config, "configurable": {**configurable, **run_config(user)["configurable"]}}
+    return body
 
 
 def run_config(user: Any) -> dict[str, Any]:

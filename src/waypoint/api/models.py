@@ -6,6 +6,7 @@ bad value is a 422 that names the field.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -187,6 +188,74 @@ class RunCreate(_Body):
     feedback_keys: list[str] | None = None
     durability: Literal["sync", "async", "exit"] | None = None
     checkpoint_during: bool | None = None
+
+
+class CronCreate(_Body):
+    """`CronCreate` (stateless: `POST /runs/crons`) and `ThreadCronCreate` of the official API."""
+
+    schedule: str = Field(min_length=1)
+    timezone: str | None = None
+    end_time: datetime | None = None
+    assistant_id: str = Field(min_length=1)
+    input: Any = None
+    metadata: dict[str, Any] | None = None
+    config: RunnableConfig | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = Field(None, min_length=1, max_length=65536)
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    multitask_strategy: MultitaskStrategy | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    enabled: bool | None = None
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    checkpoint_during: bool | None = None
+
+
+class CronPatch(_Body):
+    """`CronPatch` of the official API: every field optional; `end_time: null` clears it."""
+
+    schedule: str | None = Field(None, min_length=1)
+    timezone: str | None = None
+    end_time: datetime | None = None
+    input: Any = None
+    metadata: dict[str, Any] | None = None
+    config: RunnableConfig | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = Field(None, min_length=1, max_length=65536)
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    multitask_strategy: MultitaskStrategy | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    enabled: bool | None = None
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+
+
+CronField = Literal[
+    "cron_id", "assistant_id", "thread_id", "on_run_completed", "end_time", "schedule", "timezone",
+    "created_at", "updated_at", "user_id", "payload", "next_run_date", "metadata", "enabled", "now",
+]
+
+
+class CronCount(_Body):
+    assistant_id: str | None = None
+    thread_id: UUID | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CronSearch(CronCount):
+    enabled: bool | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: Offset = 0
+    sort_by: Literal["cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at",
+                     "updated_at"] | None = None
+    sort_order: SortOrder | None = None
+    select: list[CronField] | None = None
 
 
 class StorePut(_Body):

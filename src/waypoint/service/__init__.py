@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from waypoint.graphs import GraphRegistry
 from waypoint.service.assistants import AssistantService
+from waypoint.service.crons import CronService
 from waypoint.service.deadlines import DeadlineSweeper
 from waypoint.service.executor import RunExecutor
 from waypoint.service.notification_targets import NotificationTargets
@@ -42,6 +43,7 @@ class Services:
     thread_streams: ThreadStreamer
     protocol: ThreadProtocol
     notifier: Notifier
+    crons: CronService
 
     @classmethod
     def build(
@@ -72,6 +74,7 @@ class Services:
         return cls(
             storage, broker, registry, assistants, threads, runs, StoreService(storage), pool, deadlines,
             ThreadStreamer(storage, broker, threads), ThreadProtocol(storage, broker, runs, threads), notifier,
+            CronService(storage, runs, assistants),
         )
 
     async def start(self) -> None:
@@ -83,6 +86,7 @@ class Services:
             await self.assistants.ensure_system_assistants()
             await self.workers.start()
             await self.deadlines.start()
+            await self.crons.scheduler.start()
             self.workers.executor.webhooks.start()
             self.notifier.start()
         except BaseException:
@@ -100,6 +104,7 @@ class Services:
                 raise TimeoutError(f"The {name} did not answer within {timeout} s") from None
 
     async def stop(self) -> None:
+        await self.crons.scheduler.stop()
         await self.deadlines.stop()
         await self.workers.stop()
         await self.workers.executor.webhooks.close()

@@ -7,6 +7,7 @@ Semantics follow the LangGraph Server API (`langgraph_sdk` `RunsClient`).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from urllib.parse import urlparse
 from collections.abc import AsyncIterator
@@ -27,7 +28,7 @@ from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, overlay_config, thread_config
 from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
 from waypoint.service.waiting import run_has_ended, wait_run_ended
-from waypoint.storage import InterruptAnswered, Storage, ThreadBusy
+from waypoint.storage import InterruptAnswered, Storage, ThreadBusy, TickTaken
 from waypoint.storage.base import ACTIVE_RUN_STATUSES
 from waypoint.streams import Broker, CancelAction, StreamEvent
 
@@ -56,7 +57,7 @@ class RunService:
     # -- create ------------------------------------------------------------
     async def create(
         self, thread_id: str | None, body: dict[str, Any], *, decision_action: str = "resume",
-        protocol: bool = False,
+        protocol: bool = False, cron_tick: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Queue a run from a `RunCreateStateful`/`RunCreateStateless` body; returns the run.
 
@@ -67,16 +68,14 @@ class RunService:
         interrupt another decision already answered). A resume records its decisions
         (see `decisions.py`) with `decision_action`. `protocol` marks a run started through
         the thread streaming protocol (its events come from LangGraph's v3 stream).
+        `cron_tick` (see `Storage.create_run`) fires a cron's tick with this run: `TickTaken`
+        when it was fired already (a temporary thread made for the run is deleted again).
         """
-        _validate_run_fields(body)
-        if body.get("webhook") is not None:
-            try:
-                self.webhook_policy.check_url(body["webhook"])
-            except WebhookRefused as exc:
-                raise Invalid("webhook", str(exc)) from None
+        self.check_fields(body)
         assistant = await self.assistants.resolve(body["assistant_id"])
         graph_id = assistant["graph_id"]
         temporary = False
+        stateless = thread_id is None
         pending: list[dict] = []
         if thread_id is None and (body.get("command") or {}).get("resume") is not None:
             raise BadRequest("You must provide a thread_id when resuming: a stateless run has nothing to resume")
@@ -85,8 +84,9 @@ class RunService:
                 raise NotFound("A stateless run has no checkpoint to start from: its thread is new")
             await self._check_run_against_graph(None, assistant, body)
             thread_id = str(uuid.uuid4())
+            cron = {"cron_id": cron_tick["cron_id"]} if cron_tick else {}
             await self.storage.create_thread(
-                thread_id, metadata={"graph_id": graph_id, "assistant_id": assistant["assistant_id"]}
+                thread_id, metadata={"graph_id": graph_id, "assistant_id": assistant["assistant_id"], **cron}
             )
             temporary = (body.get("on_completion") or "delete") == "delete"
         else:
@@ -140,15 +140,31 @@ class RunService:
                 decisions=decisions,
                 # The thread's graph is the one its runs use (as the official server records).
                 thread_metadata={"graph_id": graph_id, "assistant_id": assistant["assistant_id"]},
+                cron_tick=cron_tick,
             )
         except (ThreadBusy, InterruptAnswered) as exc:
             raise Conflict(str(exc)) from None
+        except TickTaken:
+            if stateless:  # the thread made for this run
+                with contextlib.suppress(NotFound):
+                    await self.storage.delete_thread(thread_id)
+            raise
         metrics.decisions_recorded(decisions)
         if strategy in ("interrupt", "rollback"):
             for active_id in active:
                 await self.cancel(thread_id, active_id, action=strategy)
         self.broker.notify_runs_available()
         return public_run(run)
+
+    def check_fields(self, body: dict[str, Any]) -> None:
+        """Checks of a run body beyond the request model's types, the webhook against the
+        deployment's policy included (also for a cron's payload). Raises `Invalid`."""
+        _validate_run_fields(body)
+        if body.get("webhook") is not None:
+            try:
+                self.webhook_policy.check_url(body["webhook"])
+            except WebhookRefused as exc:
+                raise Invalid("webhook", str(exc)) from None
 
     async def _check_run_against_graph(self, thread: dict | None, assistant: dict, body: dict) -> list[dict]:
         """Reject a `command.goto` naming no node of the graph (`Invalid`), a checkpoint the

@@ -12,12 +12,13 @@ from waypoint.storage.base import (
     Storage,
     StorageError,
     ThreadBusy,
+    TickTaken,
     UnsupportedValue,
 )
 
 __all__ = [
     "AlreadyExists", "InterruptAnswered", "NotFound", "Storage", "StorageError", "ThreadBusy",
-    "UnsupportedValue", "open_storage",
+    "TickTaken", "UnsupportedValue", "open_storage",
 ]
 
 

@@ -70,6 +70,11 @@ class InterruptAnswered(StorageError):
         super().__init__(f"Interrupt {interrupt_id} of thread {thread_id} was already answered by {by}")
 
 
+class TickTaken(StorageError):
+    """A cron tick was already fired (another process compare-and-set its `next_run_date`
+    first) or the cron changed meanwhile: nothing was written."""
+
+
 class Storage(abc.ABC):
     """Durable state of one Waypoint deployment.
 
@@ -221,10 +226,13 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def create_run(
         self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
-        thread_metadata: dict | None = None,
+        thread_metadata: dict | None = None, cron_tick: Record | None = None,
     ) -> tuple[Record, list[str]]:
         """Insert a `pending` run, its `decisions` (the interrupts a resume answers), merge
         `thread_metadata` into the thread's metadata and mark the thread `busy`, atomically.
+        With `cron_tick` (`cron_id`, `run_date`: the tick fired, `next_run_date`: the next
+        one or None), the cron's `next_run_date` moves from `run_date` to `next_run_date`
+        in the same transaction (compare-and-set), else `TickTaken` and nothing is written.
 
         `run` carries run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy
         and optionally `available_at` (ISO time before which no worker picks it up).
@@ -374,3 +382,46 @@ class Storage(abc.ABC):
 
     async def next_run_available_at(self) -> str | None:
         """The earliest `available_at` of a pending run (for delayed runs), or None."""
+
+    # -- crons ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_cron(self, cron: Record) -> Record:
+        """Insert a cron (cron_id, assistant_id, thread_id, user_id, schedule, timezone,
+        end_time, enabled, on_run_completed, payload, metadata, next_run_date) and return it."""
+
+    @abc.abstractmethod
+    async def get_cron(self, cron_id: str) -> Record:
+        """Return the cron. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def update_cron(self, cron_id: str, fields: dict[str, Any]) -> Record:
+        """Replace the given columns (any `put_cron` field but the ids) and return the cron.
+        Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def delete_cron(self, cron_id: str) -> None:
+        """Delete the cron. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def search_crons(
+        self, *, assistant_id: str | None, thread_id: str | None, enabled: bool | None,
+        metadata: dict | None, limit: int, offset: int, sort_by: str | None, sort_order: SortOrder | None,
+    ) -> list[Record]:
+        """Crons matching every given filter (`metadata` by JSON containment)."""
+
+    @abc.abstractmethod
+    async def count_crons(self, *, assistant_id: str | None, thread_id: str | None, metadata: dict | None) -> int:
+        """How many crons `search_crons` would match with no limit (any `enabled`)."""
+
+    @abc.abstractmethod
+    async def due_crons(self, now: str, limit: int = 100) -> list[Record]:
+        """Enabled crons whose `next_run_date` is at or before `now`, earliest first."""
+
+    @abc.abstractmethod
+    async def next_cron_run_date(self) -> str | None:
+        """The earliest `next_run_date` of an enabled cron, or None."""
+
+    @abc.abstractmethod
+    async def advance_cron(self, cron_id: str, run_date: str, next_run_date: str | None) -> bool:
+        """Compare-and-set `next_run_date` from `run_date` (a tick consumed without a run);
+        False when the cron no longer has that `next_run_date`."""

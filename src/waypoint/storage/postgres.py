@@ -29,9 +29,11 @@ from waypoint.storage import migrations
 from waypoint.storage.checkpoints import PostgresCheckpointer, check_if_idle, mark_returned
 from waypoint.storage.query import (
     ASSISTANT_SORT,
+    CRON_SORT,
     THREAD_SORT,
     Dialect,
     assistant_where,
+    cron_where,
     page,
     thread_where,
 )
@@ -44,6 +46,7 @@ from waypoint.storage.base import (
     SortOrder,
     Storage,
     ThreadBusy,
+    TickTaken,
     UnsupportedValue,
 )
 
@@ -361,7 +364,7 @@ class PostgresStorage(Storage):
     # -- runs --------------------------------------------------------------
     async def create_run(
         self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
-        thread_metadata: dict | None = None,
+        thread_metadata: dict | None = None, cron_tick: Record | None = None,
     ) -> tuple[Record, list[str]]:
         async with self._connection() as conn, conn.transaction():
             locked = await (await conn.execute(
@@ -378,6 +381,8 @@ class PostgresStorage(Storage):
                 raise ThreadBusy(run["thread_id"], active)
             for decision in decisions:
                 await self._check_open(conn, run["thread_id"], decision)
+            if cron_tick is not None:
+                await self._take_tick(conn, **cron_tick)
             inserted = await conn.execute(
                 "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at,"
                 " available_at, status, metadata, kwargs, multitask_strategy)"
@@ -668,3 +673,79 @@ class PostgresStorage(Storage):
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) AS at FROM runs WHERE status = 'pending'")
         return row["at"] if row else None
+
+    # -- crons ---------------------------------------------------------------
+    @staticmethod
+    def _cron_params(fields: dict[str, Any]) -> dict[str, Any]:
+        return {k: _json(v) if k in ("payload", "metadata") else v for k, v in fields.items()}
+
+    @staticmethod
+    async def _take_tick(conn: AsyncConnection, cron_id: str, run_date: str, next_run_date: str | None) -> None:
+        # Under READ COMMITTED a concurrent taker waits for the row, then sees the new date.
+        cur = await conn.execute(
+            "UPDATE crons SET next_run_date = %s WHERE cron_id = %s AND next_run_date = %s AND enabled",
+            (next_run_date, cron_id, run_date),
+        )
+        if cur.rowcount == 0:
+            raise TickTaken(f"Tick {run_date} of cron {cron_id} was already fired")
+
+    async def put_cron(self, cron: Record) -> Record:
+        now = now_iso()
+        fields = self._cron_params({**cron, "created_at": now, "updated_at": now})
+        row = await self._fetchone(
+            f"INSERT INTO crons ({', '.join(fields)}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING *",
+            tuple(fields.values()),
+        )
+        return _record(row)
+
+    async def get_cron(self, cron_id: str) -> Record:
+        row = await self._fetchone("SELECT * FROM crons WHERE cron_id = %s", (cron_id,))
+        if row is None:
+            raise NotFound(f"Cron {cron_id} not found")
+        return _record(row)
+
+    async def update_cron(self, cron_id: str, fields: dict[str, Any]) -> Record:
+        fields = self._cron_params({**fields, "updated_at": now_iso()})
+        row = await self._fetchone(
+            f"UPDATE crons SET {', '.join(f'{k} = %s' for k in fields)} WHERE cron_id = %s RETURNING *",
+            (*fields.values(), cron_id),
+        )
+        if row is None:
+            raise NotFound(f"Cron {cron_id} not found")
+        return _record(row)
+
+    async def delete_cron(self, cron_id: str) -> None:
+        if not await self._execute("DELETE FROM crons WHERE cron_id = %s", (cron_id,)):
+            raise NotFound(f"Cron {cron_id} not found")
+
+    async def search_crons(
+        self, *, assistant_id, thread_id, enabled, metadata, limit, offset, sort_by, sort_order
+    ) -> list[Record]:
+        where, params = cron_where(DIALECT, assistant_id, thread_id, enabled, metadata)
+        rows = await self._fetchall(
+            f"SELECT * FROM crons{where}" + page(DIALECT, sort_by, sort_order, CRON_SORT, "cron_id"),
+            (*params, limit, offset),
+        )
+        return [_record(r) for r in rows]
+
+    async def count_crons(self, *, assistant_id, thread_id, metadata) -> int:
+        where, params = cron_where(DIALECT, assistant_id, thread_id, None, metadata)
+        return (await self._fetchone(f"SELECT count(*) AS n FROM crons{where}", params))["n"]
+
+    async def due_crons(self, now: str, limit: int = 100) -> list[Record]:
+        rows = await self._fetchall(
+            "SELECT * FROM crons WHERE enabled AND next_run_date <= %s ORDER BY next_run_date LIMIT %s",
+            (now, limit),
+        )
+        return [_record(r) for r in rows]
+
+    async def next_cron_run_date(self) -> str | None:
+        return (await self._fetchone("SELECT min(next_run_date) AS at FROM crons WHERE enabled"))["at"]
+
+    async def advance_cron(self, cron_id: str, run_date: str, next_run_date: str | None) -> bool:
+        try:
+            async with self._connection() as conn:
+                await self._take_tick(conn, cron_id, run_date, next_run_date)
+        except TickTaken:
+            return False
+        return True

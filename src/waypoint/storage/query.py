@@ -17,6 +17,7 @@ Clauses = tuple[list[str], list[Any]]
 
 ASSISTANT_SORT = {"assistant_id", "graph_id", "name", "created_at", "updated_at"}
 THREAD_SORT = {"thread_id", "status", "created_at", "updated_at", "state_updated_at"}
+CRON_SORT = {"cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"}
 
 
 class Dialect(NamedTuple):
@@ -69,6 +70,18 @@ def thread_where(
     if status is not None:
         clauses.append(f"status = {d.ph}")
         params.append(status)
+    return _where(clauses), params
+
+
+def cron_where(
+    d: Dialect, assistant_id: str | None, thread_id: str | None, enabled: bool | None, metadata: dict | None
+) -> tuple[str, list]:
+    """`WHERE` of a cron search: metadata keys, exact assistant and thread, enabled."""
+    clauses, params = _json_filter(d, "metadata", "metadata", metadata)
+    for column, value in (("assistant_id", assistant_id), ("thread_id", thread_id), ("enabled", enabled)):
+        if value is not None:
+            clauses.append(f"{column} = {d.ph}")
+            params.append(value)
     return _where(clauses), params
 
 

@@ -28,9 +28,11 @@ from waypoint.storage.checkpoints import SqliteCheckpointer
 from waypoint.storage.filelock import ProcessLock
 from waypoint.storage.query import (
     ASSISTANT_SORT,
+    CRON_SORT,
     THREAD_SORT,
     Dialect,
     assistant_where,
+    cron_where,
     page,
     thread_where,
 )
@@ -43,11 +45,13 @@ from waypoint.storage.base import (
     SortOrder,
     Storage,
     ThreadBusy,
+    TickTaken,
 )
 
 _ASSISTANT_JSON = ("config", "context", "metadata")
 _THREAD_JSON = ("metadata", "config", "values", "interrupts", "error")
 _RUN_JSON = ("metadata", "kwargs", "output", "error")
+_CRON_JSON = ("payload", "metadata")
 
 
 
@@ -405,7 +409,7 @@ class SqliteStorage(Storage):
     # -- runs --------------------------------------------------------------
     async def create_run(
         self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
-        thread_metadata: dict | None = None,
+        thread_metadata: dict | None = None, cron_tick: Record | None = None,
     ) -> tuple[Record, list[str]]:
         placeholders = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
         async with self._tx() as db:
@@ -424,6 +428,8 @@ class SqliteStorage(Storage):
                 raise ThreadBusy(run["thread_id"], active)
             for decision in decisions:
                 await self._check_open(db, run["thread_id"], decision)
+            if cron_tick is not None:
+                await self._take_tick(db, **cron_tick)
             inserted = await db.execute_fetchall(
                 "INSERT INTO runs (run_id, thread_id, assistant_id, created_at, updated_at,"
                 " available_at, status, metadata, kwargs, multitask_strategy)"
@@ -736,3 +742,87 @@ class SqliteStorage(Storage):
     async def next_run_available_at(self) -> str | None:
         row = await self._fetchone("SELECT min(available_at) FROM runs WHERE status = 'pending'")
         return row[0] if row else None
+
+    # -- crons ---------------------------------------------------------------
+    @staticmethod
+    def _cron(row: aiosqlite.Row) -> Record:
+        rec = _decode(row, _CRON_JSON)
+        rec["enabled"] = bool(rec["enabled"])
+        return rec
+
+    @staticmethod
+    def _cron_params(fields: dict[str, Any]) -> dict[str, Any]:
+        return {k: serde.dumps_str(v) if k in _CRON_JSON else v for k, v in fields.items()}
+
+    @staticmethod
+    async def _take_tick(db: aiosqlite.Connection, cron_id: str, run_date: str, next_run_date: str | None) -> None:
+        cur = await db.execute(
+            "UPDATE crons SET next_run_date = ? WHERE cron_id = ? AND next_run_date = ? AND enabled",
+            (next_run_date, cron_id, run_date),
+        )
+        if cur.rowcount == 0:
+            raise TickTaken(f"Tick {run_date} of cron {cron_id} was already fired")
+
+    async def put_cron(self, cron: Record) -> Record:
+        now = now_iso()
+        fields = self._cron_params({**cron, "created_at": now, "updated_at": now})
+        async with self._tx() as db:
+            await db.execute(
+                f"INSERT INTO crons ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
+                tuple(fields.values()),
+            )
+        return await self.get_cron(cron["cron_id"])
+
+    async def get_cron(self, cron_id: str) -> Record:
+        row = await self._fetchone("SELECT * FROM crons WHERE cron_id = ?", (cron_id,))
+        if row is None:
+            raise NotFound(f"Cron {cron_id} not found")
+        return self._cron(row)
+
+    async def update_cron(self, cron_id: str, fields: dict[str, Any]) -> Record:
+        fields = self._cron_params({**fields, "updated_at": now_iso()})
+        async with self._tx() as db:
+            cur = await db.execute(
+                f"UPDATE crons SET {', '.join(f'{k} = ?' for k in fields)} WHERE cron_id = ?",
+                (*fields.values(), cron_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Cron {cron_id} not found")
+        return await self.get_cron(cron_id)
+
+    async def delete_cron(self, cron_id: str) -> None:
+        async with self._tx() as db:
+            if (await db.execute("DELETE FROM crons WHERE cron_id = ?", (cron_id,))).rowcount == 0:
+                raise NotFound(f"Cron {cron_id} not found")
+
+    async def search_crons(
+        self, *, assistant_id, thread_id, enabled, metadata, limit, offset, sort_by, sort_order
+    ) -> list[Record]:
+        where, params = cron_where(DIALECT, assistant_id, thread_id, enabled, metadata)
+        rows = await self._fetchall(
+            f"SELECT * FROM crons{where}" + page(DIALECT, sort_by, sort_order, CRON_SORT, "cron_id"),
+            (*params, limit, offset),
+        )
+        return [self._cron(r) for r in rows]
+
+    async def count_crons(self, *, assistant_id, thread_id, metadata) -> int:
+        where, params = cron_where(DIALECT, assistant_id, thread_id, None, metadata)
+        return (await self._fetchone(f"SELECT count(*) FROM crons{where}", params))[0]
+
+    async def due_crons(self, now: str, limit: int = 100) -> list[Record]:
+        rows = await self._fetchall(
+            "SELECT * FROM crons WHERE enabled AND next_run_date <= ? ORDER BY next_run_date LIMIT ?",
+            (now, limit),
+        )
+        return [self._cron(r) for r in rows]
+
+    async def next_cron_run_date(self) -> str | None:
+        return (await self._fetchone("SELECT min(next_run_date) FROM crons WHERE enabled"))[0]
+
+    async def advance_cron(self, cron_id: str, run_date: str, next_run_date: str | None) -> bool:
+        try:
+            async with self._tx() as db:
+                await self._take_tick(db, cron_id, run_date, next_run_date)
+        except TickTaken:
+            return False
+        return True
