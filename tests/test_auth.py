@@ -6,6 +6,7 @@ The policy under test is `tests/auth/auth.py`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import uuid
@@ -199,8 +200,11 @@ async def _alice_world(server) -> dict:
     assistant = await alice.assistants.create("agent", metadata={"secret": SECRET}, name=SECRET)
     await alice.store.put_item(["sweep"], "item", {"secret": SECRET})
     state = await alice.threads.get_state(done["thread_id"])
+    cron = await alice.crons.create_for_thread(done["thread_id"], "agent", schedule="0 0 1 1 *",
+                                               input={"some_text": SECRET}, metadata={"secret": SECRET})
     return {"paused": paused["thread_id"], "done": done["thread_id"], "run": runs[0]["run_id"],
-            "assistant": assistant["assistant_id"], "checkpoint": state["checkpoint"]["checkpoint_id"]}
+            "assistant": assistant["assistant_id"], "checkpoint": state["checkpoint"]["checkpoint_id"],
+            "cron": cron["cron_id"]}
 
 
 def _requests(w: dict) -> list[tuple[str, str, dict | None, dict | None]]:
@@ -250,6 +254,13 @@ def _requests(w: dict) -> list[tuple[str, str, dict | None, dict | None]]:
         ("POST", "/a2a/agent", _rpc("message/send", {"message": {
             "role": "user", "messageId": "m-bob", "contextId": t,
             "parts": [{"kind": "data", "data": {"some_text": "bob"}}]}}), None),
+        ("GET", f"/runs/crons/{w['cron']}", None, None),
+        ("PATCH", f"/runs/crons/{w['cron']}", {"enabled": False, "metadata": {"owner": "bob"}}, None),
+        ("DELETE", f"/runs/crons/{w['cron']}", None, None),
+        ("POST", "/runs/crons/search", {"metadata": {"secret": SECRET}}, None),
+        ("POST", "/runs/crons/search", {"thread_id": d, "limit": 100}, None),
+        ("POST", "/runs/crons/count", {"thread_id": d}, None),
+        ("POST", f"/threads/{d}/runs/crons", {"assistant_id": "agent", "schedule": "0 0 1 1 *"}, None),
     ]
 
 
@@ -286,6 +297,35 @@ async def test_randomized_cross_user_sweep_finds_no_leak(auth_server):
     assert (await alice.store.get_item(["sweep"], "item"))["value"] == {"secret": SECRET}
     decisions = await alice.http.get(f"/threads/{world['done']}/decisions")
     assert [d["reviewer"] for d in decisions] == ["alice"]
+    cron = await alice.http.get(f"/runs/crons/{world['cron']}")
+    assert cron["enabled"] is True and cron["metadata"] == {"secret": SECRET, "owner": "alice"}
+    assert await alice.crons.count(thread_id=world["done"]) == 1
+
+
+async def test_crons_are_their_owners_and_run_as_them(auth_server):
+    """`crons.*` handlers: the creator is stamped and is the cron's `user_id`; others neither
+    see nor change it, nor put a cron on a thread they may not run on; the cron's runs
+    reach the graph as its creator."""
+    alice, bob = sdk(auth_server, "token-alice"), sdk(auth_server, "token-bob")
+    thread = await alice.threads.create()
+    tid = thread["thread_id"]
+    cron = await alice.crons.create_for_thread(tid, "whoami", schedule="* * * * * *", input={},
+                                               config={"configurable": {"langgraph_auth_user_id": "mallory"}})
+    assert cron["user_id"] == "alice" and cron["metadata"] == {"owner": "alice"}
+    assert cron["cron_id"] in [c["cron_id"] for c in await alice.crons.search(thread_id=tid)]
+    assert await bob.crons.search(thread_id=tid) == [] and await bob.crons.count(thread_id=tid) == 0
+    for call in (bob.http.get(f"/runs/crons/{cron['cron_id']}"), bob.crons.delete(cron["cron_id"]),
+                 bob.crons.update(cron["cron_id"], enabled=False),
+                 bob.crons.create_for_thread(tid, "whoami", schedule="* * * * * *")):
+        with pytest.raises(NotFoundError):
+            await call
+    for _ in range(900):  # the first tick's run (a generous wait)
+        if any(r["status"] == "success" for r in await alice.runs.list(tid)):
+            break
+        await asyncio.sleep(0.1)
+    await alice.crons.delete(cron["cron_id"])
+    values = (await alice.threads.get_state(tid))["values"]
+    assert values["run_by"] == "alice" and values["built_for"] == "alice"
 
 
 async def test_cross_origin_browser_with_a_token(auth_server, page_origin_fixture):

@@ -4,7 +4,8 @@ Bearer tokens name users. Threads are stamped with `owner` and `participants` on
 creation; reading and searching needs to be a participant (`$contains`), changing,
 running and deleting needs to be the owner (`$eq`); deleting also needs the
 `threads:delete` permission (403 otherwise). Assistants are readable by all and
-writable by their owner; the store is scoped to a namespace per user.
+writable by their owner; crons are stamped with and visible to their owner; the store
+is scoped to a namespace per user.
 """
 
 from langgraph_sdk import Auth
@@ -87,6 +88,19 @@ async def stamp_assistant(ctx, value):
 @auth.on.assistants.update
 @auth.on.assistants.delete
 async def assistant_owner(ctx, value):
+    return {"owner": ctx.user.identity}
+
+
+@auth.on.crons.create
+async def stamp_cron(ctx: Auth.types.AuthContext, value):
+    value.setdefault("metadata", {})["owner"] = ctx.user.identity
+
+
+@auth.on.crons.read
+@auth.on.crons.search
+@auth.on.crons.update
+@auth.on.crons.delete
+async def cron_owner(ctx: Auth.types.AuthContext, value):
     return {"owner": ctx.user.identity}
 
 
