@@ -190,30 +190,6 @@ class RunCreate(_Body):
     checkpoint_during: bool | None = None
 
 
-class CronCreate(_Body):
-    """`CronCreate` (stateless: `POST /runs/crons`) and `ThreadCronCreate` of the official API."""
-
-    schedule: str = Field(min_length=1)
-    timezone: str | None = None
-    end_time: datetime | None = None
-    assistant_id: str = Field(min_length=1)
-    input: Any = None
-    metadata: dict[str, Any] | None = None
-    config: RunnableConfig | None = None
-    context: dict[str, Any] | None = None
-    webhook: str | None = Field(None, min_length=1, max_length=65536)
-    interrupt_before: Literal["*"] | list[str] | None = None
-    interrupt_after: Literal["*"] | list[str] | None = None
-    multitask_strategy: MultitaskStrategy | None = None
-    on_run_completed: Literal["delete", "keep"] | None = None
-    enabled: bool | None = None
-    stream_mode: StreamMode | list[StreamMode] | None = None
-    stream_subgraphs: bool | None = None
-    stream_resumable: bool | None = None
-    durability: Literal["sync", "async", "exit"] | None = None
-    checkpoint_during: bool | None = None
-
-
 class CronPatch(_Body):
     """`CronPatch` of the official API: every field optional; `end_time: null` clears it."""
 
@@ -234,6 +210,14 @@ class CronPatch(_Body):
     stream_subgraphs: bool | None = None
     stream_resumable: bool | None = None
     durability: Literal["sync", "async", "exit"] | None = None
+
+
+class CronCreate(CronPatch):
+    """`CronCreate` (stateless: `POST /runs/crons`) and `ThreadCronCreate` of the official API."""
+
+    schedule: str = Field(min_length=1)
+    assistant_id: str = Field(min_length=1)
+    checkpoint_during: bool | None = None
 
 
 CronField = Literal[

@@ -35,6 +35,7 @@ from croniter import croniter
 
 from waypoint.clock import now_iso, seconds_until, to_iso
 from waypoint.service.assistants import AssistantService
+from waypoint.service.background import BackgroundLoop
 from waypoint.service.auth import current_user
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.records import public_cron
@@ -176,29 +177,21 @@ class CronService:
         )
 
 
-class CronScheduler:
+class CronScheduler(BackgroundLoop):
     """Fires due ticks: wakes at the earliest `next_run_date` (or every `poll_seconds`, to see
     crons other processes created, or when this process creates or changes one)."""
+
+    task_name = "waypoint-crons"
 
     def __init__(self, storage: Storage, runs: RunService, *, poll_seconds: float = 1.0):
         self.storage = storage
         self.runs = runs
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
 
     def wake(self) -> None:
         """Look at the crons again now (one was created or changed)."""
         self._wake.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="waypoint-crons")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _loop(self) -> None:
         while True:

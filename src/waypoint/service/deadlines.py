@@ -19,6 +19,7 @@ import contextlib
 import logging
 
 from waypoint.service import metrics
+from waypoint.service.background import BackgroundLoop
 from waypoint.service.decisions import DEADLINE_REVIEWER, new_decision
 from waypoint.service.errors import BadRequest, Conflict
 from waypoint.service.notifications import Notifier
@@ -30,8 +31,10 @@ from waypoint.storage import InterruptAnswered, NotFound, Storage
 log = logging.getLogger(__name__)
 
 
-class DeadlineSweeper:
+class DeadlineSweeper(BackgroundLoop):
     """Polls for due deadlines every `interval` seconds and fires them."""
+
+    task_name = "waypoint-deadlines"
 
     def __init__(
         self,
@@ -49,16 +52,6 @@ class DeadlineSweeper:
         self.webhooks = webhooks
         self.notifier = notifier
         self.interval = interval
-        self._task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="waypoint-deadlines")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _loop(self) -> None:
         while True:
