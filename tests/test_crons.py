@@ -118,6 +118,11 @@ async def test_create_get_search_count_patch_delete_shapes(client, http):
         await client.crons.delete(stateless["cron_id"])
     assert await client.crons.count(metadata={"tag": tag}) == 1
     await client.crons.delete(on_thread["cron_id"])
+    # A cron goes with its assistant.
+    assistant = await client.assistants.create("agent")
+    doomed = await client.crons.create(assistant["assistant_id"], schedule=DISTANT, metadata={"tag": tag})
+    await client.assistants.delete(assistant["assistant_id"])
+    assert http.get(f"/runs/crons/{doomed['cron_id']}").status_code == 404
 
 
 def test_bad_input_is_a_clear_4xx(http):
@@ -125,7 +130,12 @@ def test_bad_input_is_a_clear_4xx(http):
     cases = [
         ("/runs/crons", {"assistant_id": "agent", "schedule": "every day"}, 422, "schedule"),
         ("/runs/crons", {"assistant_id": "agent", "schedule": "61 * * * *"}, 422, "schedule"),
+        ("/runs/crons", {"assistant_id": "agent", "schedule": "0 0 30 2 *"}, 422, "no tick"),  # Feb 30
+        ("/runs/crons", {"assistant_id": "agent", "schedule": "H * * * *"}, 422, "schedule"),
         ("/runs/crons", {"assistant_id": "agent", "schedule": DISTANT, "timezone": "Mars/Olympus"}, 422, "timezone"),
+        ("/runs/crons", {"assistant_id": "agent", "schedule": DISTANT, "timezone": "x" * 5000}, 422, "timezone"),
+        ("/runs/crons", {"assistant_id": "agent", "schedule": DISTANT, "end_time": "0001-01-01T00:00:00+01:00"},
+         422, "end_time"),
         ("/runs/crons", {"assistant_id": "agent"}, 422, "schedule"),
         ("/runs/crons", {"assistant_id": "no-such-graph", "schedule": DISTANT}, 404, "no-such-graph"),
         ("/runs/crons", {"assistant_id": "agent", "schedule": DISTANT, "on_run_completed": "later"}, 422, "on_run_completed"),

@@ -56,9 +56,13 @@ _RESCHEDULE = ("schedule", "timezone", "end_time", "enabled")
 
 def next_run_date(schedule: str, tz: str | None, after: datetime, end_time: str | None) -> str | None:
     """The first tick of `schedule` (croniter syntax, in IANA zone `tz`, UTC when None)
-    strictly after `after`, as an API timestamp; None when it is past `end_time`."""
+    strictly after `after`, as an API timestamp; None when it is past `end_time`. Raises
+    `Invalid` when there is no such tick (`0 0 30 2 *`, a year field already past)."""
     zone = ZoneInfo(tz) if tz else timezone.utc
-    moment = to_iso(croniter(schedule, after.astimezone(zone)).get_next(datetime))
+    try:
+        moment = to_iso(croniter(schedule, after.astimezone(zone)).get_next(datetime))
+    except (ValueError, OverflowError) as exc:  # croniter's errors are ValueErrors
+        raise Invalid("schedule", f"{schedule!r} has no tick after {to_iso(after)} ({exc})") from None
     return None if end_time is not None and moment > end_time else moment
 
 
@@ -69,8 +73,16 @@ def _check_schedule(schedule: str | None, tz: str | None) -> None:
     if tz is not None:
         try:
             ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise Invalid("timezone", f"{tz!r} is not an IANA time zone (e.g. 'America/New_York')") from None
+
+
+def _end_time(value: Any) -> str | None:
+    """An `end_time` as an API timestamp (None stays None). Raises `Invalid` out of range."""
+    try:
+        return to_iso(value) if value is not None else None
+    except (ValueError, OverflowError):
+        raise Invalid("end_time", f"{value!r} is out of range") from None
 
 
 class CronService:
@@ -93,7 +105,7 @@ class CronService:
         payload["assistant_id"] = assistant["assistant_id"]
         if thread_id is not None:
             await self.storage.get_thread(thread_id)
-        end_time = to_iso(body["end_time"]) if body.get("end_time") else None
+        end_time = _end_time(body.get("end_time"))
         user = current_user.get()
         cron = await self.storage.put_cron({
             "cron_id": str(uuid.uuid4()),
@@ -132,7 +144,7 @@ class CronService:
             if body.get(key) is not None:
                 fields[key] = body[key]
         if "end_time" in body:
-            fields["end_time"] = to_iso(body["end_time"]) if body["end_time"] else None
+            fields["end_time"] = _end_time(body["end_time"])
         if body.get("metadata") is not None:
             fields["metadata"] = {**cron["metadata"], **body["metadata"]}
         if any(key in fields for key in _RESCHEDULE):
@@ -217,7 +229,10 @@ class CronScheduler(BackgroundLoop):
         if cron["end_time"] is not None and to_iso(now) > cron["end_time"]:
             await self.storage.advance_cron(cron_id, tick, None)  # ended while nobody was up
             return None
-        upcoming = next_run_date(cron["schedule"], cron["timezone"], now, cron["end_time"])
+        try:
+            upcoming = next_run_date(cron["schedule"], cron["timezone"], now, cron["end_time"])
+        except Invalid:  # its last tick (a year field): this run is its last
+            upcoming = None
         body = {**cron["payload"], "metadata": {**cron["metadata"], "cron_id": cron_id, "cron_run_date": tick}}
         if cron["thread_id"] is None:
             body["on_completion"] = cron["on_run_completed"] or "delete"
