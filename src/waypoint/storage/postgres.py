@@ -692,10 +692,13 @@ class PostgresStorage(Storage):
     async def put_cron(self, cron: Record) -> Record:
         now = now_iso()
         fields = self._cron_params({**cron, "created_at": now, "updated_at": now})
-        row = await self._fetchone(
-            f"INSERT INTO crons ({', '.join(fields)}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING *",
-            tuple(fields.values()),
-        )
+        try:
+            row = await self._fetchone(
+                f"INSERT INTO crons ({', '.join(fields)}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING *",
+                tuple(fields.values()),
+            )
+        except psycopg.errors.ForeignKeyViolation:  # deleted meanwhile
+            raise NotFound(f"Assistant {cron['assistant_id']} or thread {cron['thread_id']} not found") from None
         return _record(row)
 
     async def get_cron(self, cron_id: str) -> Record:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -766,11 +767,14 @@ class SqliteStorage(Storage):
     async def put_cron(self, cron: Record) -> Record:
         now = now_iso()
         fields = self._cron_params({**cron, "created_at": now, "updated_at": now})
-        async with self._tx() as db:
-            await db.execute(
-                f"INSERT INTO crons ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
-                tuple(fields.values()),
-            )
+        try:
+            async with self._tx() as db:
+                await db.execute(
+                    f"INSERT INTO crons ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
+                    tuple(fields.values()),
+                )
+        except sqlite3.IntegrityError:  # deleted meanwhile
+            raise NotFound(f"Assistant {cron['assistant_id']} or thread {cron['thread_id']} not found") from None
         return await self.get_cron(cron["cron_id"])
 
     async def get_cron(self, cron_id: str) -> Record:
