@@ -240,6 +240,11 @@ def _requests(w: dict) -> list[tuple[str, str, dict | None, dict | None]]:
         ("POST", "/threads", {"thread_id": d, "if_exists": "do_nothing"}, None),
         ("GET", "/inbox/items", None, {"metadata": json.dumps({"secret": SECRET})}),
         ("GET", "/inbox/items", None, None),
+        ("GET", f"/threads/{d}/storage", None, None),
+        ("POST", "/runs/cancel", {"thread_id": d, "run_ids": [r]}, None),
+        ("POST", "/runs/cancel", {"status": "all"}, {"action": "rollback"}),
+        ("POST", "/runs/batch", [{"assistant_id": "agent", "input": {"some_text": "bob"}}], None),
+        ("POST", f"/assistants/{a}/latest", {"version": 1}, None),
         ("PATCH", f"/assistants/{a}", {"metadata": {"x": 1}}, None),
         ("DELETE", f"/assistants/{a}", None, None),
         ("GET", "/store/items", None, {"namespace": "sweep", "key": "item"}),
@@ -433,3 +438,23 @@ async def test_mcp_and_a2a_act_as_the_authenticated_caller(auth_server):
     assert thread["metadata"]["owner"] == "alice" and thread["metadata"]["participants"] == ["alice"]
     with pytest.raises(NotFoundError):
         await bob.threads.get(paused["thread_id"])
+
+
+async def test_bulk_runs_respect_thread_filters(auth_server):
+    """A bulk cancel is `threads.update`: by status it reaches only the threads the handler's
+    filter lets the caller change, by run ids a filtered-out thread is a 404; each run of a
+    batch is a `threads.create_run` (stamped by the handler)."""
+    alice, bob = sdk(auth_server, "token-alice"), sdk(auth_server, "token-bob")
+    thread_id = (await alice.threads.create())["thread_id"]
+    delayed = await alice.runs.create(thread_id, "agent", input={"some_text": "later"}, after_seconds=600)
+    await bob.runs.cancel_many(status="all")
+    assert (await alice.runs.get(thread_id, delayed["run_id"]))["status"] == "pending"
+    with pytest.raises(NotFoundError):
+        await bob.runs.cancel_many(thread_id=thread_id, run_ids=[delayed["run_id"]])
+    assert (await alice.runs.get(thread_id, delayed["run_id"]))["status"] == "pending"
+    await alice.runs.cancel_many(status="pending")
+    assert (await alice.runs.get(thread_id, delayed["run_id"]))["status"] == "interrupted"
+
+    runs = await bob.runs.create_batch([{"assistant_id": "agent", "input": {"some_text": "b"}},
+                                        {"assistant_id": "agent", "input": {"some_text": "c"}}])
+    assert [r["metadata"]["owner"] for r in runs] == ["bob", "bob"]

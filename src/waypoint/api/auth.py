@@ -30,6 +30,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waypoint import serde
+from waypoint.api.deps import THREAD_FILTER_SCOPE_KEY
 from waypoint.service.auth import NOTHING, AuthError, AuthPolicy, current_user, matches, merge
 from waypoint.storage import NotFound
 
@@ -46,8 +47,9 @@ def _route(method: str, template: str, resource: str, action: str, kind: str):
 
 
 #: (method, path, resource, action, kind). `kind`: `thread`/`assistant`/`cron` (one record),
-#: `search` (a filtered listing), `create`, `run` (run creation), `cron_create`, `store`,
-#: `command` (a thread streaming protocol command).
+#: `search` (a filtered listing), `create`, `run` (run creation), `batch` (a list of run
+#: creations), `cancel` (bulk cancel), `cron_create`, `store`, `command` (a thread streaming
+#: protocol command).
 ROUTES = [
     _route("POST", "/threads", "threads", "create", "create"),
     _route("POST", "/threads/search", "threads", "search", "search"),
@@ -60,6 +62,8 @@ ROUTES = [
     _route("POST", "/runs", "threads", "create_run", "run"),
     _route("POST", "/runs/stream", "threads", "create_run", "run"),
     _route("POST", "/runs/wait", "threads", "create_run", "run"),
+    _route("POST", "/runs/batch", "threads", "create_run", "batch"),
+    _route("POST", "/runs/cancel", "threads", "update", "cancel"),
     _route("GET", "/threads/{thread_id}/runs", "threads", "search", "thread"),
     _route("POST", "/threads/{thread_id}/runs/{run_id}/cancel", "threads", "update", "thread"),
     _route("POST", "/threads/{thread_id}/copy", "threads", "read", "thread"),
@@ -71,6 +75,8 @@ ROUTES = [
     _route("POST", "/threads/{thread_id}/state", "threads", "update", "thread"),
     _route("POST", "/assistants", "assistants", "create", "create"),
     _route("POST", "/assistants/search", "assistants", "search", "search"),
+    _route("POST", "/assistants/{assistant_id}/versions", "assistants", "read", "assistant"),
+    _route("POST", "/assistants/{assistant_id}/latest", "assistants", "update", "assistant"),
     _route("POST", "/assistants/count", "assistants", "search", "search"),
     _route("POST", "/runs/crons", "crons", "create", "cron_create"),
     _route("POST", "/threads/{thread_id}/runs/crons", "crons", "create", "cron_create"),
@@ -176,11 +182,12 @@ class AuthGate:
             return scope, raw
         resource, action, kind, params = route
         apply = _KINDS[kind]
+        shape = list if kind == "batch" else dict  # the body this kind edits
         edited, query = await apply(self, scope, user, resource, action, params,
-                                    body if isinstance(body, dict) else {}, query)
+                                    body if isinstance(body, shape) else shape(), query)
         if query is not None:
             scope["query_string"] = urlencode(query).encode()
-        if edited is None or (raw and not isinstance(body, dict)):
+        if edited is None or (raw and not isinstance(body, shape)):
             return scope, raw  # unchanged, or not a JSON object: the route answers it
         try:
             new_raw = serde.dumps(edited)
@@ -209,7 +216,11 @@ class AuthGate:
     async def _assistant(self, scope, user, resource, action, params, body, query):
         value = {"assistant_id": _uuid(params["assistant_id"])}
         if action == "update":
-            value.update({k: body.get(k) for k in ("graph_id", "config", "context", "metadata", "name", "description")})
+            keys = ("version",) if path_is(scope, "/latest") else (
+                "graph_id", "config", "context", "metadata", "name", "description")
+            value.update({k: body.get(k) for k in keys})
+        elif action == "read" and path_is(scope, "/versions"):
+            value["metadata"] = body.get("metadata")  # the versions' filter, as `AssistantsRead` has it
         wanted = await self.policy.authorize(user, resource, action, value)
         if wanted:
             services = scope["app"].state.services
@@ -329,6 +340,27 @@ class AuthGate:
                 raise _Refusal(404, f"Cron {params['cron_id']} not found")
         return None, None
 
+    async def _batch(self, scope, user, resource, action, params, body, query):
+        """`POST /runs/batch`: each item is a run creation (`threads.create_run`)."""
+        return [(await self._run(scope, user, resource, action, {}, dict(item), query))[0]
+                if isinstance(item, dict) else item for item in body], None
+
+    async def _cancel(self, scope, user, resource, action, params, body, query):
+        """`POST /runs/cancel`: `threads.update` with the action and the selection
+        (`run_ids`, `status`) in `metadata`; the handler's filter must hold for the named
+        thread (else 404), or, cancelling by status, limits which threads' runs are cancelled."""
+        value: dict[str, Any] = {
+            "thread_id": _uuid(body["thread_id"]) if body.get("thread_id") else None,
+            "action": query.get("action") or "interrupt",
+            "metadata": {"run_ids": body.get("run_ids"), "status": body.get("status")},
+        }
+        wanted = await self.policy.authorize(user, resource, action, value)
+        if body.get("thread_id"):
+            await self._visible_thread(scope, str(body["thread_id"]), wanted)
+        if wanted:
+            scope[THREAD_FILTER_SCOPE_KEY] = wanted
+        return None, None
+
     async def _command(self, scope, user, resource, action, params, body, query):
         """A thread streaming protocol command: `run.start` is a run creation
         (`threads.create_run`, creating the thread as `if_not_exists="create"` does, with the
@@ -375,6 +407,7 @@ _KINDS: dict[str, Callable] = {
     "thread": AuthGate._thread, "assistant": AuthGate._assistant, "search": AuthGate._search,
     "create": AuthGate._create, "run": AuthGate._run, "store": AuthGate._store,
     "command": AuthGate._command, "cron_create": AuthGate._cron_create, "cron": AuthGate._cron,
+    "batch": AuthGate._batch, "cancel": AuthGate._cancel,
 }
 _SEARCH_KEYS = ("metadata", "values", "status", "limit", "offset", "ids", "graph_id")
 _CRON_SEARCH_KEYS = ("metadata", "assistant_id", "thread_id", "enabled", "limit", "offset")
@@ -431,6 +464,11 @@ async def new_thread_metadata(connection: HTTPConnection | None, thread_id: str 
     value: dict[str, Any] = {"thread_id": _uuid(thread_id) if thread_id else None, "metadata": {}}
     await authorize(connection, "threads", "create", value)
     return dict(value.get("metadata") or {})
+
+
+def path_is(scope: Scope, suffix: str) -> bool:
+    """Whether the request's path ends with `suffix` (e.g. `/versions`)."""
+    return scope["path"].rstrip("/").endswith(suffix)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -21,6 +21,10 @@ from waypoint.streams import StreamEvent
 #: is valid JSON, and keeps proxies from closing an idle connection).
 HEARTBEAT_SECONDS = 5.0
 
+#: Scope key under which the auth gate leaves the thread metadata filter (a containment
+#: filter) that a bulk cancel by status must respect.
+THREAD_FILTER_SCOPE_KEY = "waypoint.thread_filter"
+
 
 def services(request: Request) -> Services:
     """FastAPI dependency: the deployment's `Services`."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt, model_validator
 
 StreamMode = Literal[
     "values", "messages", "messages-tuple", "updates", "events", "debug", "custom", "checkpoints", "tasks"
@@ -240,6 +240,32 @@ class CronSearch(CronCount):
                      "updated_at"] | None = None
     sort_order: SortOrder | None = None
     select: list[CronField] | None = None
+
+
+class RunBatchCreate(RootModel[list[RunCreate]]):
+    """`RunBatchCreate` of the official API: one or more `RunCreateStateless` bodies."""
+
+    root: list[RunCreate] = Field(min_length=1)
+
+    def fields(self) -> list[dict[str, Any]]:
+        return [item.fields() for item in self.root]
+
+
+class RunsCancel(_Body):
+    """`RunsCancel` of the official API: `thread_id` with `run_ids`, or `status` (optionally
+    on one `thread_id`)."""
+
+    status: Literal["pending", "running", "all"] | None = None
+    thread_id: UUID | None = None
+    run_ids: list[UUID] | None = None
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> RunsCancel:
+        if self.status is not None and self.run_ids:
+            raise ValueError("give either status or run_ids, not both")
+        if self.status is None and not (self.thread_id and self.run_ids):
+            raise ValueError("give status ('pending', 'running' or 'all'), or thread_id with run_ids")
+        return self
 
 
 class StorePut(_Body):

@@ -9,16 +9,17 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from waypoint.api.deps import (
+    THREAD_FILTER_SCOPE_KEY,
     JSONResponse,
     json_when_ready,
     services,
     sse_response,
     stream_mode_filter,
 )
-from waypoint.api.models import MAX_OFFSET, RunCreate, RunStatus
+from waypoint.api.models import MAX_OFFSET, RunBatchCreate, RunCreate, RunsCancel, RunStatus
 from waypoint.service import Services
 
 router = APIRouter(tags=["runs"], default_response_class=JSONResponse)
@@ -93,6 +94,30 @@ async def stream_stateless_run(body: RunCreate, s: Services = Depends(services))
 @router.post("/runs/wait")
 async def wait_stateless_run(body: RunCreate, s: Services = Depends(services)):
     return await _wait(s, None, body)
+
+
+@router.post("/runs/batch")
+async def create_run_batch(body: RunBatchCreate, s: Services = Depends(services)):
+    """Queue a stateless background run per item; the created runs, in order."""
+    return await s.runs.create_batch(body.fields())
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_runs(
+    body: RunsCancel,
+    request: Request,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+    s: Services = Depends(services),
+):
+    """Cancel the `run_ids` of `thread_id`, or every run in `status`; `204` with no body."""
+    await s.runs.cancel_many(
+        thread_id=str(body.thread_id) if body.thread_id else None,
+        run_ids=[str(r) for r in body.run_ids or []],
+        status=body.status,
+        action=action,
+        thread_filter=request.scope.get(THREAD_FILTER_SCOPE_KEY),
+    )
+    return Response(status_code=204)
 
 
 @router.get("/threads/{thread_id}/runs")

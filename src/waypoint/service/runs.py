@@ -166,6 +166,16 @@ class RunService:
             except WebhookRefused as exc:
                 raise Invalid("webhook", str(exc)) from None
 
+    async def create_batch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Queue one stateless run per `RunCreateStateless` body (`POST /runs/batch`, SDK
+        `runs.create_batch`); returns the runs in the order of `bodies`. Every body's fields
+        and assistant are checked before any run is queued, so a bad item (`Invalid`,
+        `NotFound`) queues nothing; after that each run is created as `create` does."""
+        for body in bodies:
+            self.check_fields(body)
+            await self.assistants.resolve(body["assistant_id"])
+        return [await self.create(None, body) for body in bodies]
+
     async def _check_run_against_graph(self, thread: dict | None, assistant: dict, body: dict) -> list[dict]:
         """Reject a `command.goto` naming no node of the graph (`Invalid`), a checkpoint the
         thread does not have (`NotFound`), and resumes of a thread with nothing paused.
@@ -312,6 +322,64 @@ class RunService:
         except NotFound:
             return None
 
+    async def cancel_many(
+        self,
+        *,
+        thread_id: str | None = None,
+        run_ids: list[str] | None = None,
+        status: str | None = None,
+        action: CancelAction = "interrupt",
+        thread_filter: dict | None = None,
+    ) -> list[str]:
+        """Cancel several runs through `cancel` (`POST /runs/cancel`, SDK `runs.cancel_many`):
+        the `run_ids` of `thread_id`, or every run in `status` (`pending`, `running`, `all`
+        meaning both), on `thread_id` only when given, else on every thread whose metadata
+        contains `thread_filter` (the auth handler's filter; None: all). Returns the ids of
+        the runs it cancelled. Raises `NotFound` (before cancelling anything) when the thread
+        or one of `run_ids` does not exist. Runs that end meanwhile are left as they are."""
+        if run_ids:
+            targets = [(thread_id, (await self.storage.get_run(r, thread_id))["run_id"]) for r in run_ids]
+        else:
+            statuses = list(ACTIVE_RUN_STATUSES) if status == "all" else [status]
+            if thread_id is not None:
+                thread_ids = [(await self.storage.get_thread(thread_id))["thread_id"]]
+            else:  # a pending or running run keeps its thread busy
+                thread_ids = await self._busy_thread_ids(thread_filter)
+            targets = [(t, run["run_id"]) for t in thread_ids for run in await self._runs_in(t, statuses)]
+        cancelled = []
+        for t, run_id in targets:
+            try:
+                await self.cancel(t, run_id, action=action)
+            except NotFound:
+                continue  # deleted meanwhile (its thread too)
+            cancelled.append(run_id)
+        return cancelled
+
+    async def _busy_thread_ids(self, metadata: dict | None, page: int = 1000) -> list[str]:
+        """Ids of every `busy` thread whose metadata contains `metadata`, gathered before any
+        is cancelled (cancelling frees threads, which would shift later pages)."""
+        ids: list[str] = []
+        while True:
+            threads = await self.storage.search_threads(
+                ids=None, metadata=metadata, values=None, status="busy", limit=page, offset=len(ids),
+                sort_by="created_at", sort_order="asc",
+            )
+            ids += [t["thread_id"] for t in threads]
+            if len(threads) < page:
+                return ids
+
+    async def _runs_in(self, thread_id: str, statuses: list[str], page: int = 1000) -> list[dict]:
+        """The thread's runs in any of `statuses`, every page of them."""
+        found: list[dict] = []
+        for status in statuses:
+            offset = 0
+            while True:
+                runs = await self.storage.list_runs(thread_id, limit=page, offset=offset, status=status)
+                found += runs
+                offset += len(runs)
+                if len(runs) < page:
+                    break
+        return found
 
     async def _cancelled_before_start(self, run: dict) -> None:
         """Tell the thread's protocol subscribers that a queued run ended (`failed`,
