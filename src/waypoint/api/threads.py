@@ -61,6 +61,12 @@ async def copy_thread(thread_id: UUID, s: Services = Depends(services)):
     return await s.threads.copy(str(thread_id))
 
 
+@router.get("/{thread_id}/storage")
+async def get_thread_storage(thread_id: UUID, s: Services = Depends(services)):
+    """Bytes the thread's checkpoints, channel values and pending writes occupy."""
+    return await s.threads.storage_use(str(thread_id))
+
+
 @router.get("/{thread_id}/state")
 async def get_thread_state(thread_id: UUID, subgraphs: bool = False, s: Services = Depends(services)):
     return await s.threads.get_state(str(thread_id), subgraphs=subgraphs)

@@ -29,6 +29,7 @@ from waypoint.service.state import (
     interrupts_by_task,
     snapshot_to_thread_state,
 )
+from waypoint.service.thread_storage import thread_storage
 from waypoint.service.waiting import wait_run_ended
 from waypoint.service.decisions import update_state_records
 from waypoint.storage import AlreadyExists, InterruptAnswered, Storage
@@ -135,6 +136,11 @@ class ThreadService:
 
     async def get(self, thread_id: str) -> dict[str, Any]:
         return await self.storage.get_thread(thread_id)
+
+    async def storage_use(self, thread_id: str) -> dict[str, Any]:
+        """The official `ThreadStorage` of the thread (see `thread_storage.py`). Raises `NotFound`."""
+        await self.storage.get_thread(thread_id)
+        return await thread_storage(self.storage.checkpointer, thread_id)
 
     async def patch(self, thread_id: str, metadata: dict | None) -> dict[str, Any]:
         return await self.storage.patch_thread_metadata(thread_id, metadata or {})
