@@ -90,7 +90,6 @@ NOT_YET = {
     "POST /threads/prune": "retention",
     "GET /metrics": "ops",
     **{e: "agentproto" for e in ["POST /a2a/{}", "DELETE /mcp/", "GET /mcp/", "POST /mcp/"]},
-    **{e: "parity" for e in ["POST /assistants/{}/versions", "POST /assistants/{}/latest"]},
 }
 
 #: Requests of these run until the client leaves: only their status line is read.

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from waypoint.api.deps import JSONResponse, services
-from waypoint.api.models import AssistantCount, AssistantCreate, AssistantPatch, AssistantSearch
+from waypoint.api.models import (
+    AssistantCount,
+    AssistantCreate,
+    AssistantPatch,
+    AssistantSearch,
+    AssistantVersionChange,
+    AssistantVersionsSearch,
+)
+from waypoint.service.errors import Invalid
 from waypoint.service import Services
 
 router = APIRouter(prefix="/assistants", tags=["assistants"], default_response_class=JSONResponse)
@@ -46,6 +54,28 @@ async def patch_assistant(assistant_id: str, body: AssistantPatch, s: Services =
 async def delete_assistant(assistant_id: str, s: Services = Depends(services)):
     await s.assistants.delete(assistant_id)
     return Response(status_code=204)
+
+
+@router.post("/{assistant_id}/versions")
+async def get_assistant_versions(
+    assistant_id: str, body: AssistantVersionsSearch | None = None, s: Services = Depends(services)
+):
+    """Every version of the assistant, newest first (`metadata` filter, `limit`, `offset`)."""
+    return await s.assistants.versions(assistant_id, body.fields() if body else {})
+
+
+@router.post("/{assistant_id}/latest")
+async def set_latest_assistant_version(
+    assistant_id: str,
+    body: AssistantVersionChange | None = None,
+    version: int | None = Query(None, ge=1, description="The version (the SDK sends it in the body)."),
+    s: Services = Depends(services),
+):
+    """Pin a recorded version as the assistant's current one; the assistant as it now is."""
+    chosen = body.version if body and body.version is not None else version
+    if chosen is None:
+        raise Invalid("version", "give the version to pin, in the body ({\"version\": n}) or the query")
+    return await s.assistants.set_latest(assistant_id, chosen)
 
 
 @router.get("/{assistant_id}/graph")

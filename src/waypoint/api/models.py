@@ -81,6 +81,20 @@ class AssistantSearch(_Body):
     select: list[str] | None = None
 
 
+class AssistantVersionsSearch(_Body):
+    """`AssistantVersionsSearchRequest` of the official API."""
+
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: Offset = 0
+
+
+class AssistantVersionChange(_Body):
+    """`AssistantVersionChange` of the official API (the SDK sends it as the body)."""
+
+    version: StrictInt | None = Field(None, ge=1)
+
+
 class AssistantCount(_Body):
     metadata: dict[str, Any] | None = None
     graph_id: str | None = None

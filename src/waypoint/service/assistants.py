@@ -150,6 +150,23 @@ class AssistantService:
         fields = {k: v for k, v in body.items() if v is not None}
         return await self.storage.update_assistant(assistant["assistant_id"], fields)
 
+    async def versions(self, assistant_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The assistant's versions, newest first (`POST /assistants/{id}/versions`, SDK
+        `assistants.get_versions`): `metadata` (containment filter), `limit`, `offset` from
+        an `AssistantVersionsSearchRequest` body. Raises `NotFound` for an unknown assistant."""
+        assistant = await self.resolve(assistant_id)
+        return await self.storage.list_assistant_versions(
+            assistant["assistant_id"], metadata=body.get("metadata"),
+            limit=body.get("limit", 10), offset=body.get("offset", 0),
+        )
+
+    async def set_latest(self, assistant_id: str, version: int) -> dict[str, Any]:
+        """Pin `version` as the assistant's current one (`POST /assistants/{id}/latest`, SDK
+        `assistants.set_latest`): reads and new runs use its config, context, metadata,
+        name, description and graph. Raises `NotFound` (assistant or version)."""
+        assistant = await self.resolve(assistant_id)
+        return await self.storage.set_assistant_version(assistant["assistant_id"], version)
+
     async def delete(self, assistant_id: str) -> None:
         assistant = await self.resolve(assistant_id)
         await self.storage.delete_assistant(assistant["assistant_id"])

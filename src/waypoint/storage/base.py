@@ -119,8 +119,9 @@ class Storage(abc.ABC):
         description: str | None,
         if_exists: Literal["raise", "do_nothing"] = "raise",
     ) -> Record:
-        """Insert an assistant (version 1). Raises `AlreadyExists` unless `if_exists="do_nothing"`,
-        in which case the existing record is returned unchanged."""
+        """Insert an assistant as its version 1 (recorded in its versions too). Raises
+        `AlreadyExists` unless `if_exists="do_nothing"`, in which case the existing record
+        is returned unchanged."""
 
     @abc.abstractmethod
     async def get_assistant(self, assistant_id: str) -> Record:
@@ -128,12 +129,27 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def update_assistant(self, assistant_id: str, fields: dict[str, Any]) -> Record:
-        """Replace the given fields (graph_id, config, context, name, description), merge
-        `metadata`, bump `version`. Raises `NotFound`."""
+        """Make a new version from the current one: replace the given fields (graph_id,
+        config, context, name, description), merge `metadata`; the new version's number is
+        one above the assistant's highest (not its current: a pinned older version is the
+        base of the new one), and it becomes current. Raises `NotFound`."""
 
     @abc.abstractmethod
     async def delete_assistant(self, assistant_id: str) -> None:
-        """Delete the assistant. Raises `NotFound`."""
+        """Delete the assistant and its versions. Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def list_assistant_versions(
+        self, assistant_id: str, *, metadata: dict | None, limit: int, offset: int
+    ) -> list[Record]:
+        """The assistant's versions (assistant_id, version, graph_id, config, context,
+        metadata, name, description, created_at), newest first, whose metadata contains
+        `metadata` (jsonb `@>`). Unknown assistant: []."""
+
+    @abc.abstractmethod
+    async def set_assistant_version(self, assistant_id: str, version: int) -> Record:
+        """Make recorded `version` the assistant's current one (its fields and number) and
+        return the assistant. Raises `NotFound` (assistant or version)."""
 
     @abc.abstractmethod
     async def search_assistants(

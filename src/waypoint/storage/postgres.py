@@ -34,7 +34,11 @@ from waypoint.storage.query import (
     Dialect,
     assistant_where,
     cron_where,
+    list_versions,
+    next_version,
     page,
+    pin_version,
+    record_version,
     thread_where,
 )
 from waypoint.storage.base import (
@@ -199,13 +203,16 @@ class PostgresStorage(Storage):
         if_exists: Literal["raise", "do_nothing"] = "raise",
     ) -> Record:
         now = now_iso()
-        inserted = await self._execute(
-            "INSERT INTO assistants (assistant_id, graph_id, config, context, metadata, name,"
-            " description, version, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s) ON CONFLICT (assistant_id) DO NOTHING",
-            (assistant_id, graph_id, _json(config), _json(context), _json(metadata), name,
-             description, now, now),
-        )
+        async with self._connection() as conn, conn.transaction():
+            inserted = (await conn.execute(
+                "INSERT INTO assistants (assistant_id, graph_id, config, context, metadata, name,"
+                " description, version, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s) ON CONFLICT (assistant_id) DO NOTHING",
+                (assistant_id, graph_id, _json(config), _json(context), _json(metadata), name,
+                 description, now, now),
+            )).rowcount
+            if inserted:
+                await conn.execute(record_version(DIALECT), (assistant_id,))
         if not inserted and if_exists == "raise":
             raise AlreadyExists(f"Assistant {assistant_id} already exists")
         return await self.get_assistant(assistant_id)
@@ -217,8 +224,8 @@ class PostgresStorage(Storage):
         return _record(row)
 
     async def update_assistant(self, assistant_id: str, fields: dict[str, Any]) -> Record:
-        sets = ["version = version + 1", "updated_at = %s"]
-        params: list[Any] = [now_iso()]
+        sets = ["version = %s", "updated_at = %s"]
+        params: list[Any] = [None, now_iso()]
         for col in ("graph_id", "name", "description"):
             if col in fields:
                 sets.append(f"{col} = %s")
@@ -230,11 +237,27 @@ class PostgresStorage(Storage):
         if "metadata" in fields:
             sets.append("metadata = metadata || %s")
             params.append(_json(fields["metadata"]))
-        updated = await self._execute(
-            f"UPDATE assistants SET {', '.join(sets)} WHERE assistant_id = %s", (*params, assistant_id)
-        )
-        if not updated:
-            raise NotFound(f"Assistant {assistant_id} not found")
+        async with self._connection() as conn, conn.transaction():
+            # The row lock first: the next number is then read after any concurrent update committed.
+            locked = await (await conn.execute(
+                "SELECT 1 FROM assistants WHERE assistant_id = %s FOR UPDATE", (assistant_id,))).fetchone()
+            if locked is None:
+                raise NotFound(f"Assistant {assistant_id} not found")
+            params[0] = (await (await conn.execute(next_version(DIALECT), (assistant_id,))).fetchone())["n"]
+            await conn.execute(
+                f"UPDATE assistants SET {', '.join(sets)} WHERE assistant_id = %s", (*params, assistant_id)
+            )
+            await conn.execute(record_version(DIALECT), (assistant_id,))
+        return await self.get_assistant(assistant_id)
+
+    async def list_assistant_versions(self, assistant_id, *, metadata, limit, offset) -> list[Record]:
+        sql, params = list_versions(DIALECT, metadata)
+        return [_record(r) for r in await self._fetchall(sql, (assistant_id, *params, limit, offset))]
+
+    async def set_assistant_version(self, assistant_id: str, version: int) -> Record:
+        if not await self._execute(pin_version(DIALECT), (version, now_iso(), assistant_id, version)):
+            await self.get_assistant(assistant_id)  # NotFound naming the assistant
+            raise NotFound(f"Version {version} of assistant {assistant_id} not found")
         return await self.get_assistant(assistant_id)
 
     async def delete_assistant(self, assistant_id: str) -> None:

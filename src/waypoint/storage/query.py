@@ -91,3 +91,38 @@ def page(d: Dialect, sort_by: str | None, sort_order: str | None, allowed: set[s
     column = sort_by if sort_by in allowed else "created_at"
     order = "ASC" if sort_order == "asc" else "DESC"
     return f" ORDER BY {column} {order}, {tiebreak} LIMIT {d.ph} OFFSET {d.ph}"
+
+
+# -- assistant versions: the same statements on both databases ------------------------
+#: What a version keeps (the official `AssistantVersion`, with `created_at`).
+_VERSION_COLUMNS = "assistant_id, version, graph_id, config, context, metadata, name, description"
+
+
+def record_version(d: Dialect) -> str:
+    """Record the assistant row as it now is as its version (params: assistant_id)."""
+    return (f"INSERT INTO assistant_versions ({_VERSION_COLUMNS}, created_at)"
+            f" SELECT {_VERSION_COLUMNS}, updated_at FROM assistants WHERE assistant_id = {d.ph}")
+
+
+def next_version(d: Dialect) -> str:
+    """The number a new version of an assistant gets: one above its highest (params: assistant_id)."""
+    return f"SELECT coalesce(max(version), 0) + 1 AS n FROM assistant_versions WHERE assistant_id = {d.ph}"
+
+
+def pin_version(d: Dialect) -> str:
+    """Make a recorded version the assistant's current fields (params: version, now,
+    assistant_id, version); changes no row when that version does not exist."""
+    fields = "graph_id, config, context, metadata, name, description, version"
+    return (f"UPDATE assistants SET ({fields}) = (SELECT {fields} FROM assistant_versions v"
+            f" WHERE v.assistant_id = assistants.assistant_id AND v.version = {d.ph}), updated_at = {d.ph}"
+            f" WHERE assistant_id = {d.ph} AND EXISTS (SELECT 1 FROM assistant_versions v"
+            f" WHERE v.assistant_id = assistants.assistant_id AND v.version = {d.ph})")
+
+
+def list_versions(d: Dialect, metadata: dict | None) -> tuple[str, list]:
+    """An assistant's versions, newest first, whose metadata contains `metadata` (params:
+    assistant_id, then the returned filter params, then limit and offset)."""
+    clauses, params = _json_filter(d, "metadata", "metadata", metadata)
+    return (f"SELECT {_VERSION_COLUMNS}, created_at FROM assistant_versions"
+            f"{_where([f'assistant_id = {d.ph}', *clauses])} ORDER BY version DESC LIMIT {d.ph} OFFSET {d.ph}",
+            params)

@@ -34,7 +34,11 @@ from waypoint.storage.query import (
     Dialect,
     assistant_where,
     cron_where,
+    list_versions,
+    next_version,
     page,
+    pin_version,
+    record_version,
     thread_where,
 )
 from waypoint.storage.base import (
@@ -236,6 +240,7 @@ class SqliteStorage(Storage):
                     (assistant_id, graph_id, serde.dumps_str(config), serde.dumps_str(context),
                      serde.dumps_str(metadata), name, description, now, now),
                 )
+                await db.execute(record_version(DIALECT), (assistant_id,))
             elif if_exists == "raise":
                 raise AlreadyExists(f"Assistant {assistant_id} already exists")
         return await self.get_assistant(assistant_id)
@@ -248,8 +253,8 @@ class SqliteStorage(Storage):
 
     async def update_assistant(self, assistant_id: str, fields: dict[str, Any]) -> Record:
         current = await self.get_assistant(assistant_id)
-        sets = ["version = version + 1", "updated_at = ?"]
-        params: list[Any] = [now_iso()]
+        sets = ["version = ?", "updated_at = ?"]
+        params: list[Any] = [None, now_iso()]
         for col in ("graph_id", "name", "description"):
             if col in fields:
                 sets.append(f"{col} = ?")
@@ -262,12 +267,27 @@ class SqliteStorage(Storage):
             sets.append("metadata = ?")
             params.append(serde.dumps_str({**current["metadata"], **fields["metadata"]}))
         async with self._tx() as db:
+            params[0] = (await (await db.execute(next_version(DIALECT), (assistant_id,))).fetchone())[0]
             cur = await db.execute(
                 f"UPDATE assistants SET {', '.join(sets)} WHERE assistant_id = ?",
                 (*params, assistant_id),
             )
             if cur.rowcount == 0:
                 raise NotFound(f"Assistant {assistant_id} not found")
+            await db.execute(record_version(DIALECT), (assistant_id,))
+        return await self.get_assistant(assistant_id)
+
+    async def list_assistant_versions(self, assistant_id, *, metadata, limit, offset) -> list[Record]:
+        sql, params = list_versions(DIALECT, metadata)
+        rows = await self._fetchall(sql, (assistant_id, *params, limit, offset))
+        return [_decode(r, _ASSISTANT_JSON) for r in rows]
+
+    async def set_assistant_version(self, assistant_id: str, version: int) -> Record:
+        async with self._tx() as db:
+            cur = await db.execute(pin_version(DIALECT), (version, now_iso(), assistant_id, version))
+        if cur.rowcount == 0:
+            await self.get_assistant(assistant_id)  # NotFound naming the assistant
+            raise NotFound(f"Version {version} of assistant {assistant_id} not found")
         return await self.get_assistant(assistant_id)
 
     async def delete_assistant(self, assistant_id: str) -> None:
