@@ -192,6 +192,17 @@ def server(make_server, backend, tmp_path_factory, output_dir):
     (output_dir / f"server-{backend}.log").write_text(proc.log())
 
 
+@pytest.fixture(scope="module")
+def module_server(make_server, backend, tmp_path_factory, output_dir, request):
+    """A server of the test module's own (fresh database), for tests that act on the whole
+    deployment (a cancel of every pending run, …)."""
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    proc = make_server(tmp_path_factory.mktemp(f"{name}-{backend}")).start()
+    yield proc
+    proc.stop()
+    (output_dir / f"server-{name}-{backend}.log").write_text(proc.log())
+
+
 @pytest.fixture
 def client(server):
     """An official `langgraph_sdk` async client for the shared server."""

@@ -15,17 +15,9 @@ from langgraph_sdk.schema import Command
 SLOW = {"steps": 200, "delay": 0.1}  # runs ~20 s unless cancelled
 
 
-@pytest.fixture(scope="module")
-def bulk_server(make_server, tmp_path_factory, backend, output_dir):
-    proc = make_server(tmp_path_factory.mktemp(f"bulk-{backend}")).start()
-    yield proc
-    proc.stop()
-    (output_dir / f"server-bulk-{backend}.log").write_text(proc.log())
-
-
 @pytest.fixture
-def client(bulk_server):
-    return get_client(url=bulk_server.url)
+def client(module_server):
+    return get_client(url=module_server.url)
 
 
 async def _status_becomes(client, thread_id, run_id, wanted, timeout=30.0):
@@ -61,9 +53,9 @@ async def test_batch_creates_stateless_runs_in_order(client):
     assert await client.runs.join(runs[1]["thread_id"], runs[1]["run_id"]) == {"steps": 2, "delay": 0, "count": 2}
 
 
-async def test_batch_with_a_bad_item_queues_nothing(bulk_server, client):
+async def test_batch_with_a_bad_item_queues_nothing(module_server, client):
     before = await client.threads.count()
-    async with httpx.AsyncClient(base_url=bulk_server.url) as http:
+    async with httpx.AsyncClient(base_url=module_server.url) as http:
         missing = await http.post("/runs/batch", json=[
             {"assistant_id": "agent", "input": {"some_text": "x"}, "on_completion": "keep"},
             {"assistant_id": "no-such-graph", "input": {}},
@@ -142,10 +134,10 @@ async def test_cancel_many_scoped_to_one_thread(client):
     await client.runs.join(b, b_running)
 
 
-async def test_cancel_many_errors(bulk_server, client):
+async def test_cancel_many_errors(module_server, client):
     thread_id = (await client.threads.create())["thread_id"]
     unknown = "00000000-0000-4000-8000-000000000000"
-    async with httpx.AsyncClient(base_url=bulk_server.url) as http:
+    async with httpx.AsyncClient(base_url=module_server.url) as http:
         for body, status in [
             ({}, 422),
             ({"thread_id": thread_id}, 422),

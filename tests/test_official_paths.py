@@ -108,18 +108,10 @@ def test_the_list_is_the_official_one():
 
 
 @pytest.fixture(scope="module")
-def paths_server(make_server, tmp_path_factory, backend, output_dir):
-    proc = make_server(tmp_path_factory.mktemp(f"paths-{backend}")).start()
-    yield proc
-    proc.stop()
-    (output_dir / f"server-paths-{backend}.log").write_text(proc.log())
-
-
-@pytest.fixture(scope="module")
-def world(paths_server):
+def world(module_server):
     """Records for the path parameters: an assistant, a thread paused at `interrupt()` with
     its run and a checkpoint."""
-    with httpx.Client(base_url=paths_server.url, timeout=60) as http:
+    with httpx.Client(base_url=module_server.url, timeout=60) as http:
         assistant = http.post("/assistants", json={"graph_id": "agent", "name": "paths"}).json()
         thread = http.post("/threads", json={}).json()
         t = thread["thread_id"]
@@ -169,9 +161,9 @@ def _order(endpoint: tuple[str, str]) -> tuple[int, str]:
      if f"{m} {p}" in NOT_YET else (m, p) for m, p in sorted(ENDPOINTS, key=_order)],
     ids=lambda v: v,
 )
-async def test_official_path_is_served(paths_server, world, method, path):
+async def test_official_path_is_served(module_server, world, method, path):
     url = concrete(path, world)
-    async with httpx.AsyncClient(base_url=paths_server.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=module_server.url, timeout=30) as http:
         request = http.build_request(method, url, json=_body(method, path, world), params=_params(method, path))
         response = await http.send(request, stream=path in STREAMING)
         try:
