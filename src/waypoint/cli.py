@@ -29,6 +29,7 @@ def build_app(settings: Settings):
     from waypoint.service.notification_targets import NotificationTargets
     from waypoint.service.webhook_policy import WebhookPolicy
     from waypoint.graphs import GraphRegistry
+    from waypoint.persistence import store_config, thread_ttl_config
     from waypoint.service import Services
     from waypoint.storage import open_storage
     from waypoint.streams import InProcessBroker
@@ -44,7 +45,12 @@ def build_app(settings: Settings):
         "thread_retention_seconds": settings.stream_retention_seconds,
         "thread_max_events": settings.stream_max_events,
     }
-    storage = open_storage(settings.resolved_database_uri())
+    base = settings.config_path.resolve().parent
+    thread_ttl, store = thread_ttl_config(raw), store_config(raw, base)
+    # A TTL config always: langgraph's SQLite store renews an item's TTL on read only with one.
+    storage = open_storage(settings.resolved_database_uri(), store_index=store.index,
+                           store_ttl=store.ttl or {"refresh_on_read": True})
+    storage.default_thread_ttl = thread_ttl.default_thread_ttl if thread_ttl else None
     if settings.redis_uri:
         if not settings.resolved_database_uri().startswith(("postgresql://", "postgres://")):
             raise ValueError("--redis-uri needs a PostgreSQL --database-uri: SQLite serves one process")
@@ -59,6 +65,7 @@ def build_app(settings: Settings):
         max_run_attempts=settings.max_run_attempts, shutdown_grace_seconds=settings.shutdown_grace_seconds,
         notification_targets=notification_targets,
         public_url=settings.resolved_public_url((raw.get("http") or {}).get("mount_prefix") or ""),
+        thread_ttl=thread_ttl, store_config=store,
     )
     app = create_app(services)
     base = settings.config_path.resolve().parent

@@ -54,6 +54,7 @@ ROUTES = [
     _route("POST", "/threads", "threads", "create", "create"),
     _route("POST", "/threads/search", "threads", "search", "search"),
     _route("POST", "/threads/count", "threads", "search", "search"),
+    _route("POST", "/threads/prune", "threads", "delete", "search"),
     _route("GET", "/inbox/items", "threads", "search", "search"),
     _route("GET", "/inbox/events", "threads", "search", "search"),
     _route("POST", "/threads/{thread_id}/runs", "threads", "create_run", "run"),

@@ -101,17 +101,32 @@ class AssistantCount(_Body):
     name: str | None = None
 
 
+class ThreadTTL(_Body):
+    """A thread's time-to-live: `ttl` minutes from now (renewed by each update of the
+    thread), then `strategy` applies."""
+
+    strategy: Literal["delete", "keep_latest"] = "delete"
+    ttl: float = Field(ge=MIN_TTL_MINUTES, le=MAX_TTL_MINUTES)
+
+
 class ThreadCreate(_Body):
     thread_id: UUID | None = None
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] | None = None
-    ttl: Any = None
+    ttl: ThreadTTL | None = None
     supersteps: list[Any] | None = None
 
 
 class ThreadPatch(_Body):
     metadata: dict[str, Any] | None = None
-    ttl: Any = None
+    ttl: ThreadTTL | None = None
+
+
+class ThreadPrune(_Body):
+    thread_ids: list[UUID]
+    strategy: Literal["delete", "keep_latest"] = "delete"
+    #: Not in the official body: custom auth's filter on the threads' metadata.
+    metadata: dict[str, Any] | None = None
 
 
 class ThreadSearch(_Body):

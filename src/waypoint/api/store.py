@@ -18,9 +18,10 @@ async def put_item(body: StorePut, s: Services = Depends(services)):
 
 
 @router.get("/items")
-async def get_item(key: str, namespace: str = Query(""), s: Services = Depends(services)):
+async def get_item(key: str, namespace: str = Query(""), refresh_ttl: bool | None = None,
+                   s: Services = Depends(services)):
     # The SDK sends the namespace dot-joined (`a.b.c`).
-    return await s.store.get([p for p in namespace.split(".") if p], key)
+    return await s.store.get([p for p in namespace.split(".") if p], key, refresh_ttl=refresh_ttl)
 
 
 @router.delete("/items", status_code=204)
@@ -32,7 +33,8 @@ async def delete_item(body: StoreDelete, s: Services = Depends(services)):
 @router.post("/items/search")
 async def search_items(body: StoreSearch, s: Services = Depends(services)):
     return await s.store.search(
-        body.namespace_prefix, filter=body.filter, limit=body.limit, offset=body.offset, query=body.query
+        body.namespace_prefix, filter=body.filter, limit=body.limit, offset=body.offset, query=body.query,
+        refresh_ttl=body.refresh_ttl,
     )
 
 

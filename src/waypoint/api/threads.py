@@ -13,6 +13,7 @@ from waypoint.api.models import (
     ThreadCreate,
     ThreadHistory,
     ThreadPatch,
+    ThreadPrune,
     ThreadSearch,
     ThreadStateAtCheckpoint,
     ThreadStateUpdate,
@@ -40,14 +41,25 @@ async def count_threads(body: ThreadCount, s: Services = Depends(services)):
     return await s.threads.count(body.fields())
 
 
+@router.post("/prune")
+async def prune_threads(body: ThreadPrune, s: Services = Depends(services)):
+    """`delete` removes the threads; `keep_latest` keeps each with its latest checkpoint.
+    Answers `{"pruned_count": n}` (ids that do not exist are not counted)."""
+    return await s.threads.prune(body.thread_ids, body.strategy, metadata=body.metadata)
+
+
 @router.get("/{thread_id}")
-async def get_thread(thread_id: UUID, s: Services = Depends(services)):
-    return await s.threads.get(str(thread_id))
+async def get_thread(thread_id: UUID, include: str | None = None, s: Services = Depends(services)):
+    """`include=ttl` adds the thread's `ttl` (`strategy`, `ttl_minutes`, `expires_at`)."""
+    fields = [f.strip() for f in (include or "").split(",") if f.strip()]
+    return await s.threads.get(str(thread_id), include=fields)
 
 
 @router.patch("/{thread_id}")
 async def patch_thread(thread_id: UUID, body: ThreadPatch, s: Services = Depends(services)):
-    return await s.threads.patch(str(thread_id), body.metadata)
+    return await s.threads.patch(
+        str(thread_id), body.metadata, body.ttl.fields() if body.ttl else None
+    )
 
 
 @router.delete("/{thread_id}", status_code=204)

@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass
 
 from waypoint.graphs import GraphRegistry
+from waypoint.persistence import StoreConfig, ThreadTTLConfig
 from waypoint.service.assistants import AssistantService
 from waypoint.service.crons import CronService
 from waypoint.service.deadlines import DeadlineSweeper
@@ -16,6 +17,7 @@ from waypoint.service.executor import RunExecutor
 from waypoint.service.notification_targets import NotificationTargets
 from waypoint.service.notifications import Notifier
 from waypoint.service.protocol import ThreadProtocol
+from waypoint.service.retention import RetentionSweeper
 from waypoint.service.runs import RunService
 from waypoint.service.store import StoreService
 from waypoint.service.thread_stream import ThreadStreamer
@@ -44,6 +46,7 @@ class Services:
     protocol: ThreadProtocol
     notifier: Notifier
     crons: CronService
+    retention: RetentionSweeper
 
     @classmethod
     def build(
@@ -60,6 +63,8 @@ class Services:
         shutdown_grace_seconds: float = 10.0,
         notification_targets: NotificationTargets | None = None,
         public_url: str = "http://127.0.0.1:8123",
+        thread_ttl: ThreadTTLConfig | None = None,
+        store_config: StoreConfig | None = None,
     ) -> Services:
         assistants = AssistantService(storage, registry)
         threads = ThreadService(storage, registry, broker)
@@ -72,9 +77,9 @@ class Services:
         pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds,
                           max_attempts=max_run_attempts, shutdown_grace_seconds=shutdown_grace_seconds)
         return cls(
-            storage, broker, registry, assistants, threads, runs, StoreService(storage), pool, deadlines,
-            ThreadStreamer(storage, broker, threads), ThreadProtocol(storage, broker, runs, threads), notifier,
-            CronService(storage, runs, assistants),
+            storage, broker, registry, assistants, threads, runs, StoreService(storage, store_config), pool,
+            deadlines, ThreadStreamer(storage, broker, threads), ThreadProtocol(storage, broker, runs, threads),
+            notifier, CronService(storage, runs, assistants), RetentionSweeper(storage, thread_ttl, store_config),
         )
 
     async def start(self) -> None:
@@ -87,6 +92,7 @@ class Services:
             await self.workers.start()
             await self.deadlines.start()
             await self.crons.scheduler.start()
+            await self.retention.start()
             self.workers.executor.webhooks.start()
             self.notifier.start()
         except BaseException:
@@ -105,6 +111,7 @@ class Services:
 
     async def stop(self) -> None:
         await self.crons.scheduler.stop()
+        await self.retention.stop()
         await self.deadlines.stop()
         await self.workers.stop()
         await self.workers.executor.webhooks.close()

@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.store.base import Item
 
 from waypoint.clock import to_iso
+from waypoint.persistence import StoreConfig
 from waypoint.service.errors import Invalid
 from waypoint.storage import Storage
 
@@ -31,8 +32,14 @@ def _check_namespace(namespace: list[str]) -> tuple[str, ...]:
 class StoreService:
     """Items keyed by (namespace, key) with JSON values; mirrors `langgraph_sdk` `StoreClient`."""
 
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, config: StoreConfig | None = None):
         self.storage = storage
+        self.config = config or StoreConfig()
+
+    def _refresh(self, refresh_ttl: bool | None) -> bool:
+        """Whether a read renews its items' TTL: the request's `refresh_ttl`, else the
+        configured `store.ttl.refresh_on_read` (default true, as langgraph's TTLConfig)."""
+        return self.config.refresh_on_read if refresh_ttl is None else refresh_ttl
 
     async def put(self, namespace: list[str], key: str, value: dict, index: Any = None,
                   ttl: float | None = None) -> None:
@@ -43,24 +50,26 @@ class StoreService:
             kwargs["ttl"] = ttl
         await self.storage.store.aput(_check_namespace(namespace), key, value, **kwargs)
 
-    async def get(self, namespace: list[str], key: str) -> dict[str, Any] | None:
+    async def get(self, namespace: list[str], key: str, refresh_ttl: bool | None = None) -> dict[str, Any] | None:
         """The item, or None when there is none (the official server answers `200 null`)."""
-        item = await self.storage.store.aget(_check_namespace(namespace), key)
+        item = await self.storage.store.aget(_check_namespace(namespace), key, refresh_ttl=self._refresh(refresh_ttl))
         return None if item is None else _item(item)
 
     async def delete(self, namespace: list[str], key: str) -> None:
         await self.storage.store.adelete(_check_namespace(namespace), key)
 
     async def search(self, namespace_prefix: list[str], *, filter: dict | None, limit: int,
-                     offset: int, query: str | None) -> dict[str, Any]:
-        """Items under `namespace_prefix` matching `filter`. Raises `Invalid` (422) for a filter
+                     offset: int, query: str | None, refresh_ttl: bool | None = None) -> dict[str, Any]:
+        """Items under `namespace_prefix` matching `filter`; with `query` and `store.index`
+        configured, ranked by similarity to it (each item has a `score`). Raises `Invalid` (422) for a filter
         key the store cannot match: one holding the NUL character (PostgreSQL cannot hold it),
         or, on SQLite, one outside langgraph's `[a-zA-Z0-9_.-]` (it builds a JSON path of it)."""
         if any("\x00" in key for key in filter or {}):
             raise Invalid("filter", "a filter key cannot hold the NUL character (\\u0000)")
         try:
             items = await self.storage.store.asearch(
-                tuple(namespace_prefix), filter=filter, limit=limit, offset=offset, query=query
+                tuple(namespace_prefix), filter=filter, limit=limit, offset=offset, query=query,
+                refresh_ttl=self._refresh(refresh_ttl),
             )
         except ValueError as exc:
             if not str(exc).startswith("Invalid filter key"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from langgraph.errors import InvalidUpdateError
@@ -95,7 +95,7 @@ class ThreadService:
                 )
             metadata.setdefault("assistant_id", system_assistant_id(graph_id))
         thread_id = body.get("thread_id") or str(uuid.uuid4())
-        if supersteps and body.get("if_exists") == "do_nothing":
+        if (supersteps or body.get("ttl")) and body.get("if_exists") == "do_nothing":
             with contextlib.suppress(NotFound):
                 return await self.storage.get_thread(thread_id)  # exists: left as it is
         try:
@@ -104,6 +104,8 @@ class ThreadService:
             )
         except AlreadyExists as exc:
             raise Conflict(str(exc)) from None
+        if body.get("ttl"):
+            await self.storage.set_thread_ttl(thread_id, body["ttl"])
         if supersteps:
             try:
                 await self._apply_supersteps(thread, supersteps)
@@ -134,16 +136,49 @@ class ThreadService:
                 raise BadRequest(f"Cannot apply supersteps: {exc}") from None
             await self.refresh(thread["thread_id"], graph)
 
-    async def get(self, thread_id: str) -> dict[str, Any]:
-        return await self.storage.get_thread(thread_id)
+    async def get(self, thread_id: str, include: Sequence[str] = ()) -> dict[str, Any]:
+        """The thread; with `include=["ttl"]` also its `ttl` (`{"strategy", "ttl_minutes",
+        "expires_at"}`, absent without one), as the official `?include=ttl`. Raises `NotFound`."""
+        thread = await self.storage.get_thread(thread_id)
+        if "ttl" in include and (ttl := await self.storage.get_thread_ttl(thread_id)) is not None:
+            thread["ttl"] = ttl
+        return thread
 
     async def storage_use(self, thread_id: str) -> dict[str, Any]:
         """The official `ThreadStorage` of the thread (see `thread_storage.py`). Raises `NotFound`."""
         await self.storage.get_thread(thread_id)
         return await thread_storage(self.storage.checkpointer, thread_id)
 
-    async def patch(self, thread_id: str, metadata: dict | None) -> dict[str, Any]:
+    async def patch(self, thread_id: str, metadata: dict | None, ttl: dict | None = None) -> dict[str, Any]:
+        """Merge `metadata`; a `ttl` (`{"strategy", "ttl"}` minutes) replaces the thread's TTL,
+        counted from now. Raises `NotFound`."""
+        if ttl:
+            await self.storage.set_thread_ttl(thread_id, ttl)
         return await self.storage.patch_thread_metadata(thread_id, metadata or {})
+
+    async def prune(self, thread_ids: Sequence[str], strategy: str = "delete",
+                    metadata: dict | None = None) -> dict[str, int]:
+        """`POST /threads/prune`: `delete` deletes each thread as `DELETE /threads/{id}` does
+        (stopping its runs first); `keep_latest` keeps each thread with the latest checkpoint
+        of each namespace (its state, and a pending interrupt stays answerable) and deletes the
+        older ones, skipping a `busy` thread. Missing ids (and, with auth, threads whose
+        metadata does not contain `metadata`) are skipped. Returns `{"pruned_count": n}`."""
+        ids = list(dict.fromkeys(str(t) for t in thread_ids))
+        if metadata and ids:
+            found = await self.storage.search_threads(
+                ids=ids, metadata=metadata, values=None, status=None, limit=len(ids), offset=0,
+                sort_by="created_at", sort_order="asc",
+            )
+            ids = [t["thread_id"] for t in found]
+        pruned = 0
+        for thread_id in ids:
+            if strategy == "keep_latest":
+                pruned += await self.storage.prune_thread_checkpoints(thread_id)
+                continue
+            with contextlib.suppress(NotFound):
+                await self.delete(thread_id)
+                pruned += 1
+        return {"pruned_count": pruned}
 
     async def delete(self, thread_id: str, *, grace_seconds: float = 10.0) -> None:
         """Stop the thread's running runs (waiting up to `grace_seconds` for them to stop

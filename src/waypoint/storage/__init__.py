@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl
 
 from waypoint.storage.base import (
     AlreadyExists,
+    ExtensionMissing,
     InterruptAnswered,
     NotFound,
     Storage,
@@ -17,23 +18,25 @@ from waypoint.storage.base import (
 )
 
 __all__ = [
-    "AlreadyExists", "InterruptAnswered", "NotFound", "Storage", "StorageError", "ThreadBusy",
+    "AlreadyExists", "ExtensionMissing", "InterruptAnswered", "NotFound", "Storage", "StorageError", "ThreadBusy",
     "TickTaken", "UnsupportedValue", "open_storage",
 ]
 
 
-def open_storage(database_uri: str) -> Storage:
+def open_storage(database_uri: str, *, store_index: dict | None = None, store_ttl: dict | None = None) -> Storage:
     """Return an (unopened) `Storage` for `database_uri`.
 
     `sqlite:///relative/path.db`, `sqlite:////abs/path.db` or a bare file path select SQLite
     (`?synchronous=full` syncs every commit to disk, see `_sqlite_options`);
     `postgresql://…` (or `postgres://…`) selects PostgreSQL.
+    `store_index` and `store_ttl` configure the long-term store (langgraph's `IndexConfig`
+    and `TTLConfig`, from the `store` section of langgraph.json).
     Raises `ValueError` for a scheme Waypoint does not support.
     """
     if database_uri.startswith(("postgresql://", "postgres://")):
         from waypoint.storage.postgres import PostgresStorage
 
-        return PostgresStorage(database_uri)
+        return PostgresStorage(database_uri, store_index=store_index, store_ttl=store_ttl)
     if database_uri.startswith("sqlite:///"):
         path = database_uri[len("sqlite:///"):]
     elif "://" not in database_uri:
@@ -44,7 +47,7 @@ def open_storage(database_uri: str) -> Storage:
     from waypoint.storage.sqlite import SqliteStorage
 
     path, _, query = path.partition("?")
-    return SqliteStorage(Path(path), **_sqlite_options(query))
+    return SqliteStorage(Path(path), store_index=store_index, store_ttl=store_ttl, **_sqlite_options(query))
 
 
 def _sqlite_options(query: str) -> dict[str, str]:

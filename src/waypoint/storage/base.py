@@ -11,11 +11,15 @@ runs use, so that server rows and checkpoints live in the same database.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
+
+from waypoint.clock import to_iso
 
 Record = dict[str, Any]
 SortOrder = Literal["asc", "desc"]
@@ -56,6 +60,11 @@ class UnsupportedValue(StorageError):
     which PostgreSQL refuses in text and jsonb). The API answers 422 with this message."""
 
 
+class ExtensionMissing(StorageError):
+    """The database lacks an extension a configured feature needs (pgvector for `store.index`
+    on PostgreSQL); the message names it and how to install it. Start-up fails with it."""
+
+
 class InterruptAnswered(StorageError):
     """A decision would close an interrupt that another decision already closed.
 
@@ -73,13 +82,35 @@ class InterruptAnswered(StorageError):
 class TickTaken(StorageError):
     """A cron tick was already fired (another process compare-and-set its `next_run_date`
     first) or the cron changed meanwhile: nothing was written."""
+#: Thread columns of the retention feature, kept out of thread records (the API shows a
+#: thread's TTL only on `GET /threads/{id}?include=ttl`, through `Storage.get_thread_ttl`).
+THREAD_TTL_COLUMNS = ("ttl_minutes", "ttl_strategy", "ttl_pruned_at")
+
+
+def thread_ttl_info(row: Record) -> Record | None:
+    """The API's `ttl` of a thread row (`{"strategy", "ttl_minutes", "expires_at"}`, expiry
+    `ttl_minutes` after `updated_at`), or None when the thread has no TTL."""
+    if row.get("ttl_minutes") is None:
+        return None
+    expires = datetime.fromisoformat(row["updated_at"]) + timedelta(minutes=row["ttl_minutes"])
+    return {"strategy": row["ttl_strategy"] or "delete", "ttl_minutes": row["ttl_minutes"],
+            "expires_at": to_iso(expires)}
+
+
+def thread_ttl_columns(ttl: dict | None) -> tuple[float | None, str | None]:
+    """`(ttl_minutes, ttl_strategy)` column values of an API `ttl` (None: no TTL)."""
+    return (None, None) if not ttl else (float(ttl["ttl"]), ttl.get("strategy") or "delete")
 
 
 class Storage(abc.ABC):
     """Durable state of one Waypoint deployment.
 
     Methods are coroutines; each mutating method is atomic (one transaction).
+    `default_thread_ttl` (`{"strategy": "delete"|"keep_latest", "ttl": minutes}`, from
+    `checkpointer.ttl` in langgraph.json) is stamped on every thread created while it is set.
     """
+
+    default_thread_ttl: dict | None = None
 
     # -- lifecycle ---------------------------------------------------------
     @abc.abstractmethod
@@ -441,3 +472,38 @@ class Storage(abc.ABC):
     async def advance_cron(self, cron_id: str, run_date: str, next_run_date: str | None) -> bool:
         """Compare-and-set `next_run_date` from `run_date` (a tick consumed without a run);
         False when the cron no longer has that `next_run_date`."""
+    # -- retention: thread TTL, keep_latest pruning, one sweeper at a time ----------------
+    # A thread with a TTL expires `ttl_minutes` after its last update (`updated_at`).
+    @abc.abstractmethod
+    async def set_thread_ttl(self, thread_id: str, ttl: dict | None) -> None:
+        """Give the thread a TTL (`{"strategy": "delete"|"keep_latest", "ttl": minutes}`),
+        counted from now (the thread's `updated_at` is set to now), or none (`None`).
+        Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def get_thread_ttl(self, thread_id: str) -> Record | None:
+        """`{"strategy", "ttl_minutes", "expires_at"}` of the thread's TTL, None without one.
+        Raises `NotFound`."""
+
+    @abc.abstractmethod
+    async def expired_threads(self, limit: int) -> list[Record]:
+        """Up to `limit` threads (`{"thread_id", "strategy"}`, least recently updated first)
+        whose TTL has passed and that a sweep may act on: not `busy`; for `keep_latest`, not
+        pruned since their last update; for `delete`, no interrupt deadline still unfired."""
+
+    @abc.abstractmethod
+    async def delete_expired_thread(self, thread_id: str) -> bool:
+        """Delete the thread with its runs and checkpoints if it is still expired and not
+        `busy` (checked atomically with the delete); whether it was deleted."""
+
+    @abc.abstractmethod
+    async def prune_thread_checkpoints(self, thread_id: str) -> bool:
+        """`keep_latest`: delete every checkpoint of the thread (and its writes) but the
+        latest of each checkpoint namespace still in use, and record the prune. False (nothing
+        done) when the thread is missing or `busy`."""
+
+    @abc.abstractmethod
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        """`async with storage.exclusive(name) as mine:` - `mine` is True in at most one
+        process at a time for a given `name` (PostgreSQL: a session advisory lock; SQLite:
+        one process serves the file), False when another holds it (never waits)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
@@ -48,16 +49,20 @@ from waypoint.storage.base import (
     NotFound,
     Record,
     SortOrder,
+    THREAD_TTL_COLUMNS,
+    ExtensionMissing,
     Storage,
     ThreadBusy,
     TickTaken,
     UnsupportedValue,
+    thread_ttl_columns,
+    thread_ttl_info,
 )
 
 #: Advisory lock key serializing schema set-up across processes ("waypoint" in ASCII).
 MIGRATION_LOCK_KEY = 0x776179706F696E74
 
-_INTERNAL = ("seq",)
+_INTERNAL = ("seq", *THREAD_TTL_COLUMNS)
 
 
 def _json(value: Any) -> Jsonb | None:
@@ -89,8 +94,11 @@ POOL_TIMEOUT_SECONDS = 10.0
 class PostgresStorage(Storage):
     """Storage in the PostgreSQL database at `uri` (`postgresql://…`)."""
 
-    def __init__(self, uri: str, *, pool_size: int = 20):
+    def __init__(self, uri: str, *, pool_size: int = 20, store_index: dict | None = None,
+                 store_ttl: dict | None = None):
         self.uri = uri
+        self.store_index = store_index
+        self.store_ttl = store_ttl
         self.pool_size = pool_size
         self._pool: AsyncConnectionPool | None = None
         self._checkpointer: AsyncPostgresSaver | None = None
@@ -112,7 +120,7 @@ class PostgresStorage(Storage):
         )
         await self._pool.open(wait=True)
         self._checkpointer = PostgresCheckpointer(self._pool)
-        self._store = AsyncPostgresStore(self._pool)
+        self._store = AsyncPostgresStore(self._pool, index=self.store_index, ttl=self.store_ttl)
         async with self._pool.connection() as conn:
             # Poll rather than block: a statement waiting on the lock would hold a snapshot
             # that the checkpointer's CREATE INDEX CONCURRENTLY waits for (a deadlock).
@@ -121,6 +129,8 @@ class PostgresStorage(Storage):
             )).fetchone())["locked"]:
                 await asyncio.sleep(0.1)
             try:
+                if self.store_index:
+                    await _require_pgvector(conn)
                 await self._migrate(conn)
                 await self._checkpointer.setup()
                 await self._store.setup()
@@ -283,9 +293,9 @@ class PostgresStorage(Storage):
     ) -> Record:
         now = now_iso()
         inserted = await self._execute(
-            "INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (thread_id) DO NOTHING",
-            (thread_id, now, now, now, _json(metadata)),
+            "INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata,"
+            " ttl_minutes, ttl_strategy) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id) DO NOTHING",
+            (thread_id, now, now, now, _json(metadata), *thread_ttl_columns(self.default_thread_ttl)),
         )
         if not inserted and if_exists == "raise":
             raise AlreadyExists(f"Thread {thread_id} already exists")
@@ -775,3 +785,78 @@ class PostgresStorage(Storage):
         except TickTaken:
             return False
         return True
+    # -- retention: thread TTL, keep_latest pruning, one sweeper at a time ----------------
+    async def set_thread_ttl(self, thread_id: str, ttl: dict | None) -> None:
+        if not await self._execute(
+            "UPDATE threads SET ttl_minutes = %s, ttl_strategy = %s, updated_at = %s WHERE thread_id = %s",
+            (*thread_ttl_columns(ttl), now_iso(), thread_id),
+        ):
+            raise NotFound(f"Thread {thread_id} not found")
+
+    async def get_thread_ttl(self, thread_id: str) -> Record | None:
+        row = await self._fetchone(
+            "SELECT ttl_minutes, ttl_strategy, updated_at FROM threads WHERE thread_id = %s", (thread_id,)
+        )
+        if row is None:
+            raise NotFound(f"Thread {thread_id} not found")
+        return thread_ttl_info(row)
+
+    async def expired_threads(self, limit: int) -> list[Record]:
+        return await self._fetchall(
+            f"SELECT thread_id, ttl_strategy AS strategy FROM threads WHERE {_EXPIRED}"
+            " AND (CASE WHEN ttl_strategy = 'keep_latest'"
+            " THEN ttl_pruned_at IS NULL OR ttl_pruned_at < updated_at"
+            " ELSE NOT EXISTS (SELECT 1 FROM interrupt_deadlines AS d"
+            " WHERE d.thread_id = threads.thread_id AND d.fired_at IS NULL) END)"
+            " ORDER BY updated_at LIMIT %s",
+            (now_iso(), limit),
+        )
+
+    async def delete_expired_thread(self, thread_id: str) -> bool:
+        # Run creation locks the thread row first: this delete then sees it `busy` and skips it.
+        if not await self._execute(f"DELETE FROM threads WHERE thread_id = %s AND {_EXPIRED}",
+                                   (thread_id, now_iso())):
+            return False
+        await self.checkpointer.adelete_thread(thread_id)
+        return True
+
+    async def prune_thread_checkpoints(self, thread_id: str) -> bool:
+        row = await self._fetchone("SELECT status FROM threads WHERE thread_id = %s", (thread_id,))
+        if row is None or row["status"] == "busy":
+            return False
+        # langgraph's own keep_latest: one snapshot, so what a run saves meanwhile is kept.
+        await self.checkpointer.aprune([thread_id], strategy="keep_latest")
+        await self._execute("UPDATE threads SET ttl_pruned_at = %s WHERE thread_id = %s", (now_iso(), thread_id))
+        return True
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        key = MIGRATION_LOCK_KEY ^ zlib.crc32(name.encode())
+        async with self._connection() as conn:  # the lock lives as long as this session holds it
+            mine = (await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS mine", (key,))).fetchone())["mine"]
+            try:
+                yield mine
+            finally:
+                if mine:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+#: SQL condition: the thread has a TTL that has passed (bound parameter: now) and no active run.
+_EXPIRED = (
+    "ttl_minutes IS NOT NULL AND status <> 'busy'"
+    " AND updated_at::timestamptz + ttl_minutes * interval '1 minute' <= %s::timestamptz"
+)
+
+
+async def _require_pgvector(conn: AsyncConnection) -> None:
+    """Raise `ExtensionMissing` unless this PostgreSQL can create pgvector's `vector`."""
+    row = await (await conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")).fetchone()
+    if row is None:
+        version = (await (await conn.execute("SHOW server_version_num")).fetchone())["server_version_num"]
+        major = int(version) // 10000
+        raise ExtensionMissing(
+            "store.index in langgraph.json needs PostgreSQL's pgvector extension ('vector'), which this "
+            f"PostgreSQL {major} server does not have. Install it on the database server (Debian/Ubuntu: "
+            f"apt-get install postgresql-{major}-pgvector; or build it from pgvector's sources), then "
+            "restart Waypoint; or remove store.index to serve the store without semantic search."
+        )

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sqlite3
+from array import array
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -48,9 +50,12 @@ from waypoint.storage.base import (
     NotFound,
     Record,
     SortOrder,
+    THREAD_TTL_COLUMNS,
     Storage,
     ThreadBusy,
     TickTaken,
+    thread_ttl_columns,
+    thread_ttl_info,
 )
 
 _ASSISTANT_JSON = ("config", "context", "metadata")
@@ -61,7 +66,7 @@ _CRON_JSON = ("payload", "metadata")
 
 
 def _decode(row: aiosqlite.Row, json_cols: Sequence[str]) -> Record:
-    rec = dict(row)
+    rec = {k: v for k, v in dict(row).items() if k not in THREAD_TTL_COLUMNS}
     for col in json_cols:
         if col in rec:
             rec[col] = serde.loads(rec[col])
@@ -83,6 +88,35 @@ def _in_list(column: str, values: Sequence[str]) -> tuple[list[str], list[Any]]:
 DIALECT = Dialect(ph="?", ilike="LIKE", json_filter=_json_filters, in_list=_in_list)
 
 
+def _vectors(a: bytes, b: bytes) -> tuple[array, array]:
+    x, y = array("f"), array("f")
+    x.frombytes(a)
+    y.frombytes(b)
+    if len(x) != len(y):
+        raise ValueError(f"vector dimensions differ: {len(x)} and {len(y)}")
+    return x, y
+
+
+def _cosine_distance(a: bytes, b: bytes) -> float:
+    x, y = _vectors(a, b)
+    norms = math.sqrt(sum(v * v for v in x)) * math.sqrt(sum(v * v for v in y))
+    return 1.0 - (sum(p * q for p, q in zip(x, y)) / norms if norms else 0.0)
+
+
+def _l2_distance(a: bytes, b: bytes) -> float:
+    return math.sqrt(sum((p - q) ** 2 for p, q in zip(*_vectors(a, b))))
+
+
+def _l1_distance(a: bytes, b: bytes) -> float:
+    return sum(abs(p - q) for p, q in zip(*_vectors(a, b)))
+
+
+#: sqlite-vec's scalar distance functions that langgraph's SQLite store calls, over float32 blobs.
+_VEC_DISTANCES = {
+    "vec_distance_cosine": _cosine_distance, "vec_distance_L2": _l2_distance, "vec_distance_L1": _l1_distance,
+}
+
+
 class ImmediateSqliteStore(AsyncSqliteStore):
     """langgraph's `AsyncSqliteStore` whose transactions begin with `BEGIN IMMEDIATE` (and roll
     back on error). The store batches concurrent operations, so one transaction may read (a
@@ -90,6 +124,24 @@ class ImmediateSqliteStore(AsyncSqliteStore):
     write lock (SQLite answers `database is locked` at once, whatever the busy timeout) when
     the checkpointer or the server connection wrote meanwhile. Taking the lock first, it waits
     its turn like every other writer."""
+
+    async def setup(self) -> None:
+        """langgraph's set-up. With `store.index` on a Python whose `sqlite3` cannot load
+        extensions (built without `--enable-loadable-sqlite-extensions`), sqlite-vec's three
+        distance functions are registered in Python instead of loading its library: the same
+        brute-force ranking over the same float32 vectors."""
+        if self.index_config and not hasattr(sqlite3.Connection, "enable_load_extension"):
+            conn = self.conn
+
+            async def allow(_enabled: bool) -> None:
+                return None
+
+            async def load(_path: str) -> None:
+                for name, distance in _VEC_DISTANCES.items():
+                    await conn.create_function(name, 2, distance, deterministic=True)
+
+            conn.enable_load_extension, conn.load_extension = allow, load  # type: ignore[method-assign]
+        await super().setup()
 
     @contextlib.asynccontextmanager
     async def _cursor(self, *, transaction: bool = True) -> AsyncIterator[aiosqlite.Cursor]:
@@ -112,11 +164,15 @@ class ImmediateSqliteStore(AsyncSqliteStore):
 class SqliteStorage(Storage):
     """Storage in one SQLite file at `path` (created with its folder if missing)."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL"):
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", store_index: dict | None = None,
+                 store_ttl: dict | None = None):
         self.path = Path(path)
         #: SQLite's `synchronous` on every connection: NORMAL (in WAL mode a commit survives
         #: the process's death) or FULL (each commit synced to disk: it survives a power loss).
         self.synchronous = "FULL" if synchronous.upper() == "FULL" else "NORMAL"
+        self.store_index = store_index
+        self.store_ttl = store_ttl
+        self._exclusive: dict[str, asyncio.Lock] = {}
         self._conn: aiosqlite.Connection | None = None
         self._cp_conn: aiosqlite.Connection | None = None
         self._store_conn: aiosqlite.Connection | None = None
@@ -152,7 +208,7 @@ class SqliteStorage(Storage):
         self._store_conn = await aiosqlite.connect(self.path, isolation_level=None)
         await self._store_conn.execute("PRAGMA busy_timeout=30000")
         await self._store_conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        self._store = ImmediateSqliteStore(self._store_conn)
+        self._store = ImmediateSqliteStore(self._store_conn, index=self.store_index, ttl=self.store_ttl)
         await self._store.setup()
 
     async def _migrate(self) -> None:
@@ -317,8 +373,8 @@ class SqliteStorage(Storage):
         async with self._tx() as db:
             cur = await db.execute(
                 "INSERT OR IGNORE INTO threads (thread_id, created_at, updated_at, state_updated_at,"
-                " metadata) VALUES (?, ?, ?, ?, ?)",
-                (thread_id, now, now, now, serde.dumps_str(metadata)),
+                " metadata, ttl_minutes, ttl_strategy) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (thread_id, now, now, now, serde.dumps_str(metadata), *thread_ttl_columns(self.default_thread_ttl)),
             )
             if cur.rowcount == 0 and if_exists == "raise":
                 raise AlreadyExists(f"Thread {thread_id} already exists")
@@ -850,3 +906,97 @@ class SqliteStorage(Storage):
         except TickTaken:
             return False
         return True
+    # -- retention: thread TTL, keep_latest pruning, one sweeper at a time ----------------
+    async def set_thread_ttl(self, thread_id: str, ttl: dict | None) -> None:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE threads SET ttl_minutes = ?, ttl_strategy = ?, updated_at = ? WHERE thread_id = ?",
+                (*thread_ttl_columns(ttl), now_iso(), thread_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Thread {thread_id} not found")
+
+    async def get_thread_ttl(self, thread_id: str) -> Record | None:
+        row = await self._fetchone(
+            "SELECT ttl_minutes, ttl_strategy, updated_at FROM threads WHERE thread_id = ?", (thread_id,)
+        )
+        if row is None:
+            raise NotFound(f"Thread {thread_id} not found")
+        return thread_ttl_info(dict(row))
+
+    async def expired_threads(self, limit: int) -> list[Record]:
+        rows = await self._fetchall(
+            f"SELECT thread_id, ttl_strategy AS strategy FROM threads WHERE {_EXPIRED}"
+            " AND (CASE WHEN ttl_strategy = 'keep_latest'"
+            " THEN ttl_pruned_at IS NULL OR ttl_pruned_at < updated_at"
+            " ELSE NOT EXISTS (SELECT 1 FROM interrupt_deadlines AS d"
+            " WHERE d.thread_id = threads.thread_id AND d.fired_at IS NULL) END)"
+            " ORDER BY updated_at LIMIT ?",
+            (now_iso(), limit),
+        )
+        return [dict(r) for r in rows]
+
+    async def delete_expired_thread(self, thread_id: str) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                f"DELETE FROM threads WHERE thread_id = ? AND {_EXPIRED}", (thread_id, now_iso())
+            )
+            if cur.rowcount == 0:
+                return False
+            await db.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
+        await self.checkpointer.adelete_thread(thread_id)
+        return True
+
+    async def prune_thread_checkpoints(self, thread_id: str) -> bool:
+        row = await self._fetchone("SELECT status FROM threads WHERE thread_id = ?", (thread_id,))
+        if row is None or row[0] == "busy":
+            return False
+        async with self.checkpointer.lock:  # the checkpointer writes nothing meanwhile
+            rows = await self._cp_conn.execute_fetchall(
+                "SELECT checkpoint_ns, checkpoint_id,"
+                " json_extract(CAST(metadata AS TEXT), '$.parents') FROM checkpoints WHERE thread_id = ?",
+                (thread_id,),
+            )
+            drop = _unkept_checkpoints([(r[0], r[1], serde.loads(r[2]) if r[2] else {}) for r in rows])
+            for table in ("writes", "checkpoints"):
+                await self._cp_conn.executemany(
+                    f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+                    [(thread_id, ns, cid) for ns, cid in drop],
+                )
+            await self._cp_conn.commit()
+        async with self._tx() as db:
+            await db.execute("UPDATE threads SET ttl_pruned_at = ? WHERE thread_id = ?", (now_iso(), thread_id))
+        return True
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        lock = self._exclusive.setdefault(name, asyncio.Lock())
+        if lock.locked():  # one process serves the file: only this process's other tasks compete
+            yield False
+            return
+        async with lock:
+            yield True
+
+
+#: SQL condition: the thread has a TTL that has passed (bound parameter: now) and no active run.
+_EXPIRED = (
+    "ttl_minutes IS NOT NULL AND status <> 'busy'"
+    " AND julianday(updated_at) + ttl_minutes / 1440.0 <= julianday(?)"
+)
+
+
+def _unkept_checkpoints(rows: list[tuple[str, str, dict]]) -> list[tuple[str, str]]:
+    """`(checkpoint_ns, checkpoint_id)` of the checkpoints `keep_latest` deletes, from every
+    checkpoint `(ns, id, metadata.parents)` of a thread: all but the latest (highest id, as
+    LangGraph orders them) of each namespace, and whole namespaces of subgraph calls (`:` in
+    the namespace) made from an older root checkpoint than the latest."""
+    heads: dict[str, tuple[str, dict]] = {}
+    for ns, cid, parents in rows:
+        if ns not in heads or cid > heads[ns][0]:
+            heads[ns] = (cid, parents)
+    root = heads.get("", (None, {}))[0]
+    kept = {
+        (ns, cid) for ns, (cid, parents) in heads.items()
+        if ":" not in ns or (parents or {}).get("") == root
+    }
+    return [(ns, cid) for ns, cid, _ in rows if (ns, cid) not in kept]
