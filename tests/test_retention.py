@@ -178,3 +178,29 @@ def test_bad_retention_config_is_refused_at_start_up(tmp_path):
     assert "checkpointer.ttl.strategy" in start_up_error(config)
     config = write_config(tmp_path / "langgraph.json", store={"index": {"embed": "./nowhere.py:embed", "dims": 8}})
     assert "nowhere.py" in start_up_error(config)
+
+
+async def test_two_processes_sweep_one_at_a_time(backend, make_server, request, tmp_path):
+    """PostgreSQL: two processes share the database and both run the sweeper; each expired
+    thread is deleted once, with no failed sweep in either log (the advisory lock lets one
+    process sweep at a time)."""
+    if backend != "postgres":
+        pytest.skip("one process serves a SQLite file")
+    database = request.getfixturevalue("postgres").create_database()
+    config = write_config(tmp_path / "langgraph.json", checkpointer={"ttl": {
+        "default_ttl": 0.02, "sweep_interval_minutes": SWEEP, "sweep_limit": 3,
+    }})
+    servers = [make_server(tmp_path / f"p{i}", config=config, database_uri=database).start() for i in range(2)]
+    try:
+        client = get_client(url=servers[0].url)
+        ids = [(await client.threads.create())["thread_id"] for _ in range(12)]
+
+        async def all_gone():
+            return not any([await _exists(client, t) for t in ids])
+
+        await _eventually(all_gone, "every expired thread deleted")
+        for server in servers:
+            assert "retention of thread" not in server.log() and "retention sweep failed" not in server.log()
+    finally:
+        for server in servers:
+            server.stop()
