@@ -208,6 +208,8 @@ class SqliteStorage(Storage):
         self._store_conn = await aiosqlite.connect(self.path, isolation_level=None)
         await self._store_conn.execute("PRAGMA busy_timeout=30000")
         await self._store_conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        # store_vectors rows cascade with their item (deletes, TTL sweeps) only with foreign keys on.
+        await self._store_conn.execute("PRAGMA foreign_keys=ON")
         self._store = ImmediateSqliteStore(self._store_conn, index=self.store_index, ttl=self.store_ttl)
         await self._store.setup()
 
