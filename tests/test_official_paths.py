@@ -83,9 +83,7 @@ POST /threads/{}/stream/events
 ENDPOINTS = [tuple(line.split(" ", 1)) for line in OFFICIAL.strip().splitlines()]
 
 #: Official paths that other helpers' work adds (owner named); remove each once main serves it.
-NOT_YET = {
-    "POST /threads/prune": "retention",
-}
+NOT_YET: dict[str, str] = {}
 
 #: Requests of these run until the client leaves: only their status line is read.
 STREAMING = {"/threads/{}/stream", "/threads/{}/stream/events", "/threads/{}/runs/stream", "/runs/stream",
