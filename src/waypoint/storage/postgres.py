@@ -27,7 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.storage import migrations
-from waypoint.storage.checkpoints import PostgresCheckpointer, check_if_idle, mark_returned
+from waypoint.storage.checkpoints import PostgresCheckpointer
 from waypoint.storage.query import (
     ASSISTANT_SORT,
     CRON_SORT,
@@ -111,9 +111,9 @@ class PostgresStorage(Storage):
             min_size=2,
             max_size=self.pool_size,
             open=False,
-            # Checked on checkout when idle: connections broken while PostgreSQL was down are
-            # replaced instead of failing the request (the pool recovers by itself).
-            check=check_if_idle, reset=mark_returned,
+            # Checked on checkout: connections broken while PostgreSQL was down are replaced
+            # instead of failing the request (the pool recovers by itself).
+            check=AsyncConnectionPool.check_connection,
             timeout=POOL_TIMEOUT_SECONDS,
             # What langgraph-checkpoint-postgres requires of its connections.
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
