@@ -461,7 +461,7 @@ function card(item) {
 }
 
 // ---- listing, paging, live updates, keyboard ---------------------------------------------------
-const view = { offset: 0, total: 0, focused: null, events: null, marker: null, loading: null,
+const view = { offset: 0, total: 0, focused: null, events: null, marker: null, requests: 0,
   // ?thread_id=… (the link in notifications): only that thread's item, until "show all".
   only: new URLSearchParams(location.search).get("thread_id") };
 
@@ -507,14 +507,19 @@ async function refresh({ keepAnswered = true } = {}) {
   params.set("limit", PAGE_SIZE);
   params.set("offset", view.offset);
   if (!keepAnswered) $$("section.item.answered").forEach((n) => n.remove());
+  // Only the latest request may render: a slower, older answer (a live update's refresh
+  // racing a page turn) would otherwise show the previous page under the new count.
+  const ticket = ++view.requests;
   try {
     const page = await api(`/inbox/items?${params}`);
+    if (ticket !== view.requests) return;
     if (page.offset > 0 && !page.items.length && page.total) {
       view.offset = Math.max(0, Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE);
       return refresh();
     }
     render(page);
   } catch (err) {
+    if (ticket !== view.requests) return;
     $("#items").replaceChildren(el("p", { class: "error" }, err.message));
   }
 }
