@@ -391,6 +391,61 @@ async def test_protocol_run_start_is_a_run_creation(auth_server):
         assert r.status_code == 404
 
 
+async def test_protocol_websocket_commands_are_authorized_like_http(auth_server):
+    """Over a WebSocket session every command is authorized as `POST …/commands` is (the
+    upgrade only as a thread read): a participant who may read the thread cannot run or
+    cancel on it; the owner's runs (`run.start`, `state.fork`) carry the owner into the graph."""
+    import websockets
+
+    tid = str(uuid.uuid4())
+    ws_url = auth_server.url.replace("http://", "ws://") + f"/threads/{tid}/stream/events"
+
+    async def session(token: str):
+        return websockets.connect(ws_url, additional_headers={"Authorization": f"Bearer {token}"})
+
+    async def call(ws, command_id: int, method: str, params: dict) -> dict:
+        await ws.send(json.dumps({"id": command_id, "method": method, "params": params}))
+        while True:  # skip events: the answer is the frame with this id
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            if frame.get("type") != "event" and frame.get("id") == command_id:
+                return frame
+
+    async with sdk(auth_server, "token-alice") as alice_sdk:
+        await alice_sdk.threads.create(thread_id=tid, metadata={"invite": ["bob"]})
+    async with await session("token-alice") as alice:
+        started = await call(alice, 1, "run.start", {"assistant_id": "whoami", "input": {}})
+        assert started["type"] == "success", started
+    async with sdk(auth_server, "token-alice") as alice_sdk:
+        await alice_sdk.runs.join(tid, started["result"]["run_id"])
+        state = await alice_sdk.threads.get_state(tid)
+        assert state["values"]["run_by"] == "alice"
+        first = (await alice_sdk.threads.get_history(tid, limit=10))[-1]["checkpoint"]["checkpoint_id"]
+
+    async with await session("token-bob") as bob:  # bob may read the thread, not run on it
+        sub = await call(bob, 1, "subscription.subscribe", {"channels": ["lifecycle"], "since": 0})
+        assert sub["type"] == "success", sub
+        for command_id, method, params in [
+            (2, "run.start", {"assistant_id": "whoami", "input": {}}),
+            (3, "state.fork", {"checkpoint_id": first}),
+            (4, "run.cancel", {}),
+        ]:
+            refused = await call(bob, command_id, method, params)
+            assert refused["type"] == "error" and refused["error"] == "permission_denied", refused
+    with pytest.raises(websockets.InvalidStatus) as refused_upgrade:  # not a participant: no session
+        async with await session("token-carol"):
+            pass
+    assert refused_upgrade.value.response.status_code == 403
+
+    async with await session("token-alice") as alice:  # a fork is a run of the owner's too
+        forked = await call(alice, 1, "state.fork", {"checkpoint_id": first})
+        assert forked["type"] == "success", forked
+    async with sdk(auth_server, "token-alice") as alice_sdk:
+        await alice_sdk.runs.join(tid, forked["result"]["run_id"])
+        runs = await alice_sdk.runs.list(tid)
+        assert len(runs) == 2 and {r["status"] for r in runs} == {"success"}
+        assert (await alice_sdk.threads.get_state(tid))["values"]["run_by"] == "alice"
+
+
 async def test_mcp_and_a2a_act_as_the_authenticated_caller(auth_server):
     """Both protocols authenticate like every route; A2A contexts are threads and MCP calls
     run on threads the caller owns (stamped by the `threads.create` handler), a task is

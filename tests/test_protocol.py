@@ -220,6 +220,46 @@ async def test_cancel_queued_and_running_runs(ahttp):
     assert missing["type"] == "error" and missing["error"] == "no_such_run"
 
 
+async def test_list_checkpoints_and_fork(client, ahttp):
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    assert await client.runs.wait(tid, "chain", input={"input": "x"}) == {"input": "x", "visited": ["node_a", "node_b", "node_c"]}
+    history = await client.threads.get_history(tid, limit=10)
+    ids = [h["checkpoint"]["checkpoint_id"] for h in history]
+
+    first = await command(ahttp, tid, "state.listCheckpoints", {"limit": 2})
+    assert first["type"] == "success", first
+    page = first["result"]["checkpoints"]
+    assert [c["id"] for c in page] == ids[:2]
+    assert [(c["step"], c["node_name"]) for c in page] == [(3, "node_c"), (2, "node_b")]
+    assert page[0]["timestamp"] == history[0]["created_at"] and page[0]["metadata"]["source"] == "loop"
+    rest = (await command(ahttp, tid, "state.listCheckpoints", {"before": page[-1]["id"]}))["result"]["checkpoints"]
+    assert [c["id"] for c in rest] == ids[2:] and [c["step"] for c in rest] == [1, 0, -1]
+    assert rest[0]["node_name"] == "node_a" and "node_name" not in rest[-1]  # the input checkpoint
+
+    # fork after node_a: the graph runs node_b and node_c again on a branch of the thread
+    forked = await command(ahttp, tid, "state.fork", {"checkpoint_id": ids[2]})
+    assert forked["type"] == "success", forked
+    assert forked["result"]["thread_id"] == tid
+    await client.runs.join(tid, forked["result"]["run_id"])
+    state = await client.threads.get_state(tid)
+    assert state["values"]["visited"] == ["node_a", "node_b", "node_c"]
+    branch = await client.threads.get_history(tid, limit=3)
+    assert branch[-1]["metadata"]["source"] == "fork" and branch[-1]["parent_checkpoint"]["checkpoint_id"] == ids[2]
+    assert state["checkpoint"]["checkpoint_id"] not in ids
+
+    missing = await command(ahttp, tid, "state.fork", {"checkpoint_id": str(uuid.uuid4())})
+    assert missing["type"] == "error" and missing["error"] == "no_such_checkpoint"
+    bad_before = await command(ahttp, tid, "state.listCheckpoints", {"before": str(uuid.uuid4())})
+    assert bad_before["error"] == "no_such_checkpoint"
+    bad_limit = await command(ahttp, tid, "state.listCheckpoints", {"limit": 0})
+    assert bad_limit["error"] == "invalid_argument" and "limit" in bad_limit["message"]
+    sub_agent = await command(ahttp, tid, "state.listCheckpoints", {"namespace": ["tools:1"]})
+    assert sub_agent["error"] == "not_supported"
+    no_thread = await command(ahttp, str(uuid.uuid4()), "state.fork", {"checkpoint_id": ids[0]})
+    assert no_thread["error"] == "invalid_argument"
+
+
 async def test_protocol_errors_and_bad_input(ahttp):
     tid = str(uuid.uuid4())
     unknown = await command(ahttp, tid, "run.teleport", {}, command_id=7)

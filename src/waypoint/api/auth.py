@@ -365,10 +365,16 @@ class AuthGate:
     async def _command(self, scope, user, resource, action, params, body, query):
         """A thread streaming protocol command: `run.start` is a run creation
         (`threads.create_run`, creating the thread as `if_not_exists="create"` does, with the
-        metadata the handler stamps); any other command changes the thread (`threads.update`)."""
+        metadata the handler stamps); any other command changes the thread (`threads.update`),
+        and those that queue a run (`input.respond`, `input.inject`, `state.fork`) carry the
+        user in its `config`, as every run does."""
         run_params = body.get("params") if body.get("method") == "run.start" else None
         if not isinstance(run_params, dict):
-            return await self._thread(scope, user, resource, action, params, {}, query)
+            await self._thread(scope, user, resource, action, params, {}, query)
+            if body.get("method") in _RUN_QUEUEING_COMMANDS and isinstance(body.get("params"), dict):
+                body["params"] = _with_user(dict(body["params"]), user)
+                return body, None
+            return None, None
         run_body = {**run_params, "if_not_exists": "create"}
         run_body, _ = await self._run(scope, user, resource, "create_run", params, run_body, query)
         run_body.pop("if_not_exists")
@@ -410,6 +416,8 @@ _KINDS: dict[str, Callable] = {
     "command": AuthGate._command, "cron_create": AuthGate._cron_create, "cron": AuthGate._cron,
     "batch": AuthGate._batch, "cancel": AuthGate._cancel,
 }
+#: Protocol commands besides `run.start` that queue a run on the thread.
+_RUN_QUEUEING_COMMANDS = ("input.respond", "input.inject", "state.fork")
 _SEARCH_KEYS = ("metadata", "values", "status", "limit", "offset", "ids", "graph_id")
 _CRON_SEARCH_KEYS = ("metadata", "assistant_id", "thread_id", "enabled", "limit", "offset")
 
@@ -465,6 +473,32 @@ async def new_thread_metadata(connection: HTTPConnection | None, thread_id: str 
     value: dict[str, Any] = {"thread_id": _uuid(thread_id) if thread_id else None, "metadata": {}}
     await authorize(connection, "threads", "create", value)
     return dict(value.get("metadata") or {})
+
+
+async def authorize_command(connection: HTTPConnection, thread_id: str, command: dict) -> dict:
+    """Authorize one thread streaming protocol command sent over a WebSocket session
+    exactly as `POST /threads/{thread_id}/commands` is authorized (the gate sees only the
+    connection's upgrade, authorized as `threads.read`); returns the command as the handler
+    edited it (unchanged without auth). Raises `CommandRefused`."""
+    policy: AuthPolicy | None = connection.scope.get("auth_policy")
+    if policy is None:
+        return command
+    gate = AuthGate(connection.scope["app"], policy)
+    try:
+        edited, _ = await gate._command(connection.scope, connection.scope["auth_user"], "threads", "update",
+                                        {"thread_id": thread_id}, dict(command), {})
+    except (_Refusal, AuthError) as exc:
+        raise CommandRefused(exc.status, exc.detail) from None
+    return edited if edited is not None else command
+
+
+class CommandRefused(Exception):
+    """A protocol command the auth handler refused: `status` is what the HTTP route would
+    answer (403 forbidden, 404 for a thread the user may not see)."""
+
+    def __init__(self, status: int, detail: str):
+        self.status = status
+        super().__init__(detail)
 
 
 def path_is(scope: Scope, suffix: str) -> bool:

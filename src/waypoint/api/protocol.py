@@ -9,7 +9,7 @@
 - The same path as a WebSocket: every frame from the client is a command;
   `subscription.subscribe` (with an optional `since`), `subscription.unsubscribe` and
   `subscription.reconnect` manage this connection's subscriptions, any other method is
-  applied as over HTTP. Events are sent once per connection even when several
+  authorized and applied as over HTTP (the upgrade itself is authorized as a thread read). Events are sent once per connection even when several
   subscriptions match, in seq order (but for the replay of a subscription made later).
 """
 
@@ -29,6 +29,7 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from waypoint import serde
+from waypoint.api.auth import CommandRefused, authorize_command
 from waypoint.api.deps import JSONResponse, services
 from waypoint.service import Services
 from waypoint.service.protocol import EventFilter, ProtocolError, ThreadProtocol, wire_event
@@ -237,6 +238,13 @@ class _Connection:
             elif method == "subscription.reconnect":
                 await self.reconnect(command_id, params)
             else:
+                try:
+                    command = await authorize_command(
+                        self.websocket, self.thread_id, {"id": command_id, "method": method, "params": params}
+                    )
+                except CommandRefused as exc:  # this connection may read the thread: no secret to keep
+                    raise ProtocolError("permission_denied", str(exc)) from None
+                params = command.get("params") or {}
                 await self.send(serde.dumps(await _apply(self.protocol, self.thread_id, command_id, method, params)))
         except ProtocolError as exc:
             await self.send(serde.dumps(_error(command_id, exc.code, str(exc))))

@@ -22,7 +22,7 @@ from typing import Any
 from waypoint import serde
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.runs import RunService
-from waypoint.service.threads import ThreadService
+from waypoint.service.threads import ThreadService, thread_config
 from waypoint.storage import Storage
 from waypoint.streams import Broker, ThreadEvent
 
@@ -122,6 +122,8 @@ class ThreadProtocol:
             "input.respond": self.input_respond,
             "input.inject": self.input_inject,
             "state.get": self.state_get,
+            "state.listCheckpoints": self.state_list_checkpoints,
+            "state.fork": self.state_fork,
             "agent.getTree": self.agent_get_tree,
         }
 
@@ -239,9 +241,9 @@ class ThreadProtocol:
         return {}
 
     async def input_inject(self, thread_id: str, params: dict) -> dict:
-        """`input.inject` (`namespace`, `message: {role, content, name?}`): add the message
-        to the thread as a new run's input (`{"messages": [message]}`), queued after any
-        run in progress."""
+        """`input.inject` (`namespace`, `message: {role, content, name?}`, `config?`): add the
+        message to the thread as a new run's input (`{"messages": [message]}`), queued after
+        any run in progress."""
         message = params.get("message")
         if not isinstance(message, dict) or not isinstance(message.get("content"), str):
             raise ProtocolError("invalid_argument", "message: {role, content} is required")
@@ -256,10 +258,10 @@ class ThreadProtocol:
         msg = {"role": message.get("role", "user"), "content": message["content"]}
         if message.get("name"):
             msg["name"] = message["name"]
-        run = await self.runs.create(
-            thread_id, {"assistant_id": assistant_id, "input": {"messages": [msg]}, "multitask_strategy": "enqueue"},
-            protocol=True,
-        )
+        body = {"assistant_id": assistant_id, "input": {"messages": [msg]}, "multitask_strategy": "enqueue"}
+        if params.get("config") is not None:
+            body["config"] = params["config"]
+        run = await self.runs.create(thread_id, body, protocol=True)
         return {"run_id": run["run_id"]}
 
     # -- state -----------------------------------------------------------------
@@ -283,6 +285,67 @@ class ThreadProtocol:
         if checkpoint.get("checkpoint_id"):
             result["checkpoint"] = {"id": checkpoint["checkpoint_id"], "ns": checkpoint.get("checkpoint_ns") or ""}
         return result
+
+    async def state_list_checkpoints(self, thread_id: str, params: dict) -> dict:
+        """`state.listCheckpoints` (`limit?` 1-1000, default 10; `before?` a checkpoint id):
+        `{checkpoints: [CheckpointSummary]}` of the thread, newest first, each `{id,
+        timestamp, step, metadata}` plus `node_name` when one node wrote it. Sub-agent
+        namespaces are refused (`not_supported`): their checkpoints belong to the root's."""
+        if params.get("namespace"):
+            raise ProtocolError("not_supported", "state.listCheckpoints of a sub-agent namespace is not supported")
+        limit = params.get("limit", 10)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ProtocolError("invalid_argument", f"limit: an integer from 1 to 1000 is required, got {limit!r}")
+        before = params.get("before")
+        if before is not None:
+            if not isinstance(before, str) or not before:
+                raise ProtocolError("invalid_argument", "before: a checkpoint id is required")
+            await self._require_checkpoint(thread_id, before)
+        # one more than asked: the node that wrote a checkpoint is its parent's task
+        states = await self.threads.get_history(
+            thread_id, limit=limit + 1, before={"checkpoint_id": before} if before else None
+        )
+        summaries = []
+        for state, older in zip(states[:limit], [*states[1:], None]):
+            checkpoint_id = (state.get("checkpoint") or {}).get("checkpoint_id")
+            metadata = state.get("metadata") or {}
+            summary: dict[str, Any] = {
+                "id": checkpoint_id, "timestamp": state.get("created_at"), "step": metadata.get("step"),
+                "metadata": metadata,
+            }
+            parent_id = (state.get("parent_checkpoint") or {}).get("checkpoint_id")
+            if older is not None and parent_id == (older.get("checkpoint") or {}).get("checkpoint_id"):
+                writers = {t.get("name") for t in older.get("tasks") or []}
+                if len(writers) == 1:
+                    summary["node_name"] = writers.pop()
+            summaries.append(summary)
+        return {"checkpoints": summaries}
+
+    async def state_fork(self, thread_id: str, params: dict) -> dict:
+        """`state.fork` (`checkpoint_id`, `input?`, `config?`): a run of the thread's
+        assistant from that checkpoint (as `checkpoint_id` on `POST /threads/{id}/runs`:
+        LangGraph branches the thread's history there). Returns `{run_id, thread_id}`;
+        `no_such_checkpoint` for a checkpoint the thread lacks."""
+        checkpoint_id = params.get("checkpoint_id")
+        if not isinstance(checkpoint_id, str) or not checkpoint_id:
+            raise ProtocolError("invalid_argument", "checkpoint_id: a checkpoint id is required")
+        thread = await self.storage.get_thread(thread_id)
+        assistant_id = (thread.get("metadata") or {}).get("assistant_id")
+        if not assistant_id:
+            raise ProtocolError("invalid_argument", f"thread {thread_id} has no assistant yet: send run.start first")
+        await self._require_checkpoint(thread_id, checkpoint_id)
+        body: dict[str, Any] = {"assistant_id": assistant_id, "checkpoint_id": checkpoint_id}
+        for key in ("input", "config"):
+            if params.get(key) is not None:
+                body[key] = params[key]
+        run = await self.runs.create(thread_id, body, protocol=True)
+        return {"run_id": run["run_id"], "thread_id": thread_id}
+
+    async def _require_checkpoint(self, thread_id: str, checkpoint_id: str) -> None:
+        """Raises `ProtocolError("no_such_checkpoint")` unless the thread has that checkpoint."""
+        config = thread_config(thread_id, {"checkpoint_id": checkpoint_id})
+        if await self.storage.checkpointer.aget_tuple(config) is None:
+            raise ProtocolError("no_such_checkpoint", f"checkpoint {checkpoint_id} not found on thread {thread_id}")
 
     async def agent_get_tree(self, thread_id: str, params: dict) -> dict:
         """`agent.getTree`: the root agent (the thread's graph) with its status and the
