@@ -14,6 +14,8 @@ import orjson
 
 #: Name of the SQL function `register_sqlite` installs: `waypoint_json_contains(doc, fragment)`.
 SQLITE_FUNCTION = "waypoint_json_contains"
+#: Name of the merge function `register_sqlite` installs: `waypoint_json_merge(doc, patch)`.
+SQLITE_MERGE_FUNCTION = "waypoint_json_merge"
 
 
 def json_contains(document: Any, fragment: Any) -> bool:
@@ -66,8 +68,15 @@ def _sqlite_json_contains(document: str | bytes | None, fragment: str | None) ->
     return int(json_contains(doc, wanted))
 
 
-async def register_sqlite(conn) -> None:
-    """Install `waypoint_json_contains(document_json, fragment_json)` (1 or 0) on an aiosqlite
-    connection. Filters are bound as one JSON parameter: any key works and a filter of
-    thousands of keys is still one expression."""
-    await conn.create_function(SQLITE_FUNCTION, 2, _sqlite_json_contains, deterministic=True)
+def _sqlite_json_merge(document: str | bytes | None, patch: str) -> str:
+    current = orjson.loads(document) if document is not None else {}
+    return orjson.dumps({**current, **_parsed(patch)}).decode()
+
+
+def register_sqlite(conn) -> None:
+    """Install on a `sqlite3` connection `waypoint_json_contains(document_json, fragment_json)`
+    (1 or 0: jsonb `@>`) and `waypoint_json_merge(document_json, patch_json)` (jsonb `||`: the
+    patch's top-level keys set, not a deep merge). Filters are bound as one JSON parameter:
+    any key works and a filter of thousands of keys is still one expression."""
+    conn.create_function(SQLITE_FUNCTION, 2, _sqlite_json_contains, deterministic=True)
+    conn.create_function(SQLITE_MERGE_FUNCTION, 2, _sqlite_json_merge, deterministic=True)
