@@ -64,6 +64,12 @@ def _p(name: str, type_: Any = None, **kw: Any) -> sa.BindParameter:
     return sa.bindparam(f"p_{name}", type_=type_, **kw)
 
 
+def _bigint(value: int) -> sa.BindParameter:
+    """A LIMIT or OFFSET value as a 64-bit parameter (SQLAlchemy's default INTEGER cast would
+    refuse an offset past 2**31 on PostgreSQL: a 500 instead of an empty page)."""
+    return sa.bindparam(None, value, type_=sa.BigInteger)
+
+
 def _one(result: sa.CursorResult) -> Record | None:
     row = result.first()
     return None if row is None else dict(row._mapping)
@@ -200,7 +206,7 @@ _INSERT_CRON = sa.insert(crons).returning(*crons.c)
 _GET_CRON = sa.select(crons).where(crons.c.cron_id == _p("cron_id"))
 _DELETE_CRON = sa.delete(crons).where(crons.c.cron_id == _p("cron_id"))
 _DUE_CRONS = sa.select(crons).where(crons.c.enabled == sa.true(), crons.c.next_run_date <= _p("now")).order_by(
-    crons.c.next_run_date).limit(_p("limit", sa.Integer))
+    crons.c.next_run_date).limit(_p("limit", sa.BigInteger))
 _NEXT_CRON_RUN_DATE = sa.select(sa.func.min(crons.c.next_run_date)).where(crons.c.enabled == sa.true())
 _SET_THREAD_TTL = sa.update(threads).where(threads.c.thread_id == _p("thread_id")).values(
     ttl_minutes=_p("minutes", sa.Float), ttl_strategy=_p("strategy", sa.Text), updated_at=_p("now"))
@@ -233,6 +239,8 @@ class SqlStorage(Storage):
             metadata=d.json_merge(threads.c.metadata, _p("patch", Json)), updated_at=_p("now"),
         ).returning(*thread_columns)
         self._lock_thread = d.lock_rows(sa.select(threads.c.thread_id).where(threads.c.thread_id == _p("thread_id")))
+        self._lock_run_thread = d.lock_rows(sa.select(threads.c.thread_id).where(
+            threads.c.thread_id == sa.select(runs.c.thread_id).where(runs.c.run_id == _p("run_id")).scalar_subquery()))
         self._lock_thread_or_skip = d.lock_rows(
             sa.select(threads.c.thread_id).where(threads.c.thread_id == _p("thread_id")), skip_locked=True
         )
@@ -248,7 +256,7 @@ class SqlStorage(Storage):
         self._claim_deadlines = sa.update(due).where(sa.tuple_(due.c.thread_id, due.c.interrupt_id).in_(
             d.lock_rows(sa.select(due.c.thread_id, due.c.interrupt_id).where(
                 due.c.fired_at.is_(None), due.c.expires_at <= _p("now"),
-            ).order_by(due.c.expires_at).limit(_p("limit", sa.Integer)), skip_locked=True)
+            ).order_by(due.c.expires_at).limit(_p("limit", sa.BigInteger)), skip_locked=True)
         )).values(fired_at=_p("now")).returning(*due.c)
         of_run = sa.and_(checkpoints.c.thread_id == _p("thread_id"), d.checkpoint_run_id(checkpoints) == _p("run_id"))
         writes = sa.table(d.checkpoint_writes_table, sa.column("thread_id"), sa.column("checkpoint_id"))
@@ -259,7 +267,7 @@ class SqlStorage(Storage):
         self._delete_run_checkpoints = sa.delete(checkpoints).where(of_run)
         self._run_wrote_checkpoints = sa.select(sa.literal(1)).select_from(checkpoints).where(of_run).limit(1)
         self._list_runs = sa.select(runs).where(runs.c.thread_id == _p("thread_id")).order_by(
-            d.insertion_order(runs).desc()).limit(_p("limit", sa.Integer)).offset(_p("offset", sa.Integer))
+            d.insertion_order(runs).desc()).limit(_p("limit", sa.BigInteger)).offset(_p("offset", sa.BigInteger))
         self._list_runs_status = self._list_runs.where(runs.c.status == _p("status"))
         # The oldest available pending runs whose thread has no running run and no older
         # pending run (queue order within a thread), locked with SKIP LOCKED.
@@ -278,7 +286,7 @@ class SqlStorage(Storage):
             sa.select(wh.c.delivery_id).where(
                 wh.c.next_attempt_at <= _p("now"),
                 sa.or_(wh.c.claimed_until.is_(None), wh.c.claimed_until < _p("now")),
-            ).order_by(wh.c.next_attempt_at).limit(_p("limit", sa.Integer)), skip_locked=True,
+            ).order_by(wh.c.next_attempt_at).limit(_p("limit", sa.BigInteger)), skip_locked=True,
         ))).values(claimed_until=_p("until")).returning(*wh.c)
         nd = notification_deliveries
         self._insert_notification = d.insert_ignore(nd)
@@ -286,7 +294,7 @@ class SqlStorage(Storage):
             sa.select(nd.c.delivery_id).where(
                 nd.c.status == "pending", nd.c.next_attempt_at <= _p("now"),
                 sa.or_(nd.c.claimed_until.is_(None), nd.c.claimed_until < _p("now")),
-            ).order_by(nd.c.next_attempt_at).limit(_p("limit", sa.Integer)), skip_locked=True,
+            ).order_by(nd.c.next_attempt_at).limit(_p("limit", sa.BigInteger)), skip_locked=True,
         ))).values(claimed_until=_p("until")).returning(*nd.c)
         # A thread whose TTL passed, with no active run (the bound parameter p_now).
         expired = sa.and_(threads.c.ttl_minutes.is_not(None), threads.c.status != "busy",
@@ -301,7 +309,7 @@ class SqlStorage(Storage):
                 sa.and_(sa.func.coalesce(threads.c.ttl_strategy, "delete") != "keep_latest",
                         ~sa.exists().where(dl.c.thread_id == threads.c.thread_id, dl.c.fired_at.is_(None))),
             ),
-        ).order_by(threads.c.updated_at).limit(_p("limit", sa.Integer))
+        ).order_by(threads.c.updated_at).limit(_p("limit", sa.BigInteger))
         self._delete_expired_thread = sa.delete(threads).where(threads.c.thread_id == _p("thread_id"), expired)
 
     # -- lifecycle ---------------------------------------------------------
@@ -386,7 +394,7 @@ class SqlStorage(Storage):
     async def list_assistant_versions(self, assistant_id, *, metadata, limit, offset) -> list[Record]:
         v = assistant_versions
         stmt = (sa.select(v).where(v.c.assistant_id == assistant_id, *self._contains("metadata", v.c.metadata, metadata))
-                .order_by(v.c.version.desc()).limit(limit).offset(offset))
+                .order_by(v.c.version.desc()).limit(_bigint(limit)).offset(_bigint(offset)))
         return await self.dialect.run(lambda conn: _all(conn.execute(stmt)), "read")
 
     @operation("transaction")
@@ -438,7 +446,7 @@ class SqlStorage(Storage):
         column = table.c[sort_by if sort_by in allowed else "created_at"]
         tie = table.c[tiebreak]
         order = (column.asc(), tie.asc()) if sort_order == "asc" else (column.desc(), tie.desc())
-        return stmt.order_by(*order).limit(limit).offset(offset)
+        return stmt.order_by(*order).limit(_bigint(limit)).offset(_bigint(offset))
 
     async def search_assistants(
         self, *, graph_id, name, metadata, limit, offset, sort_by, sort_order: SortOrder
@@ -511,11 +519,14 @@ class SqlStorage(Storage):
             "p_now": now_iso(), "p_status": status,
         })
 
-    @operation("statement")
+    @operation("transaction")
     def set_thread_state(
         self, conn: sa.Connection, thread_id: str, *, values: Any, interrupts: dict[str, list],
         error: Any | None, status: str,
     ) -> None:
+        # Thread row lock first (as run creation, finish and cancel take it): the "active run?"
+        # test below then sees every run change committed before ours.
+        conn.execute(self._lock_thread, {"p_thread_id": thread_id})
         self._set_thread_state(conn, thread_id, values=values, interrupts=interrupts, error=error, status=status)
 
     def _columns(self, conn: sa.Connection, table: str) -> list[str]:
@@ -700,6 +711,10 @@ class SqlStorage(Storage):
 
     def _finish_run(self, conn: sa.Connection, run_id: str, status: str, output: Any, error: Any,
                     thread_state: dict[str, Any] | None) -> Record:
+        if thread_state is not None:
+            # Under READ COMMITTED the thread's "active run?" test would otherwise miss a
+            # concurrent cancel of its queued run (and both would leave the thread `busy`).
+            conn.execute(self._lock_run_thread, {"p_run_id": run_id})
         row = _one(conn.execute(_FINISH_RUN, {
             "p_run_id": run_id, "p_status": status, "p_output": output, "p_error": error, "p_now": now_iso(),
         }))
@@ -718,8 +733,8 @@ class SqlStorage(Storage):
             "transaction" if thread_state is not None else "statement",
         )
 
-    @staticmethod
-    def _cancel_pending_run(conn: sa.Connection, run_id: str, action: str) -> bool:
+    def _cancel_pending_run(self, conn: sa.Connection, run_id: str, action: str) -> bool:
+        conn.execute(self._lock_run_thread, {"p_run_id": run_id})  # see _finish_run
         if action == "rollback":
             deleted = conn.execute(_DELETE_PENDING_RUN, {"p_run_id": run_id}).rowcount > 0
             if deleted:
@@ -728,10 +743,7 @@ class SqlStorage(Storage):
         return conn.execute(_INTERRUPT_PENDING_RUN, {"p_run_id": run_id, "p_now": now_iso()}).rowcount > 0
 
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:
-        return await self.dialect.run(
-            lambda conn: self._cancel_pending_run(conn, run_id, action),
-            "transaction" if action == "rollback" else "statement",
-        )
+        return await self.dialect.run(lambda conn: self._cancel_pending_run(conn, run_id, action), "transaction")
 
     @operation("read")
     def next_run_available_at(self, conn: sa.Connection) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -44,8 +45,71 @@ MIGRATION_LOCK_KEY = 0x776179706F696E74
 POOL_TIMEOUT_SECONDS = 10.0
 
 
-def _call(engine: sa.Engine, fn: Callable[[sa.Connection], T]) -> T:
+#: Seconds a pooled server-row connection may sit unused before checkout pings it first (one
+#: round trip): a connection broken while PostgreSQL restarted is then replaced instead of
+#: failing a request, while a busy server (connections back within milliseconds) pays nothing.
+IDLE_PING_SECONDS = 1.0
+
+
+def _is_lost_connection(exc: BaseException) -> bool:
+    """A server shutdown (SQLSTATE 57P…), a connection exception (08…) or a dropped socket
+    (no SQLSTATE): the connection is gone, not the statement at fault."""
+    return isinstance(exc, psycopg.OperationalError) and (
+        exc.sqlstate is None or exc.sqlstate.startswith(("57P", "08")))
+
+
+class _ConnectionWatch:
+    """Disconnect handling for the server-row engines, cheaper than a ping per checkout
+    (`pool_pre_ping`): a connection is pinged on checkout only when it sat idle over
+    `IDLE_PING_SECONDS` or was returned before any engine last lost a connection (PostgreSQL
+    went away meanwhile); a failed ping makes the pool take another (SQLAlchemy's `checkout`
+    event raising `DisconnectionError`)."""
+
+    def __init__(self) -> None:
+        self.lost_at = 0.0  # time.monotonic() of the last lost connection, any engine
+
+    def watch(self, engine: AsyncEngine) -> None:
+        sync, dialect = engine.sync_engine, engine.sync_engine.dialect
+
+        @sa.event.listens_for(sync, "checkin")
+        def returned(dbapi_connection, record) -> None:
+            record.info["returned_at"] = time.monotonic()
+
+        @sa.event.listens_for(sync, "handle_error")
+        def lost(context) -> None:
+            # psycopg's async driver may report a lost connection that SQLAlchemy does not
+            # take for a disconnect: say so, and have every engine check its idle connections.
+            if context.is_disconnect or _is_lost_connection(context.original_exception):
+                context.is_disconnect = True
+                self.lost_at = time.monotonic()
+
+        @sa.event.listens_for(sync, "checkout")
+        def ping_if_stale(dbapi_connection, record, proxy) -> None:
+            returned_at = record.info.get("returned_at")
+            if returned_at is None:
+                return  # a new connection
+            if time.monotonic() - returned_at <= IDLE_PING_SECONDS and returned_at > self.lost_at:
+                return
+            try:
+                dialect.do_ping(dbapi_connection)
+            except Exception as exc:
+                raise sa.exc.DisconnectionError(f"pooled connection lost: {exc}") from exc
+
+
+def _call(engine: sa.Engine, fn: Callable[[sa.Connection], T], retry: bool) -> T:
     # Checkout, statements, commit and checkin in one greenlet: one switch per round trip.
+    # With `retry`, an operation whose connection turned out dead before its commit (nothing
+    # of it took effect) runs once more on a fresh connection.
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            result = fn(conn)
+        except sa.exc.DBAPIError as exc:
+            if not (retry and exc.connection_invalidated):
+                raise
+        else:
+            transaction.commit()  # a failed commit is never retried: its outcome is unknown
+            return result
     with engine.begin() as conn:
         return fn(conn)
 
@@ -70,6 +134,7 @@ class PostgresDialect(Dialect):
         self.store_ttl = store_ttl
         self.pool_size = pool_size
         self.langgraph_pool_size = langgraph_pool_size
+        self._watch = _ConnectionWatch()
         self._auto: AsyncEngine | None = None
         self._tx: AsyncEngine | None = None
         self._pool: AsyncConnectionPool | None = None
@@ -81,10 +146,12 @@ class PostgresDialect(Dialect):
         url = sa.make_url(self.uri).set(drivername="postgresql+psycopg")
         # A fixed pool: overflow connections would be closed on return and reopened under
         # load, each a new PostgreSQL backend.
-        return create_async_engine(
+        engine = create_async_engine(
             url, pool_size=size, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS,
             json_serializer=serde.dumps_str, json_deserializer=serde.loads, **options,
         )
+        self._watch.watch(engine)
+        return engine
 
     async def open(self) -> None:
         # Autocommit connections never hold a transaction: nothing to reset on checkin.
@@ -147,7 +214,9 @@ class PostgresDialect(Dialect):
         engine = self._tx if mode == "transaction" else self._auto
         assert engine is not None, "storage is not open"
         try:
-            return await greenlet_spawn(_call, engine.sync_engine, fn)
+            # A read has no effect, and a transaction's statements none before its commit:
+            # both may be retried; an autocommitted write may not (it may have taken effect).
+            return await greenlet_spawn(_call, engine.sync_engine, fn, mode != "statement")
         except sa.exc.SQLAlchemyError as exc:
             raise self.unwrap(exc) from None
 

@@ -222,11 +222,11 @@ class SqliteDialect(Dialect):
             if write:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             result = fn(conn)
+            conn.commit()  # may fail too (a full disk shows at commit in WAL mode)
         except BaseException:
             with contextlib.suppress(Exception):  # the first error is the one to report
                 conn.rollback()
             raise
-        conn.commit()
         return result
 
     async def run(self, fn: Callable[[sa.Connection], T], mode: Mode) -> T:
