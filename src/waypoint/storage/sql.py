@@ -275,7 +275,10 @@ class SqlStorage(Storage):
         self._claim_candidates = d.lock_rows(
             sa.select(r.c.run_id, r.c.thread_id).where(
                 r.c.status == "pending", r.c.available_at <= _p("now"),
+                # (created_at follows insertion order within a thread: implied, but it lets
+                # SQLite's planner search the (thread_id, created_at) index.)
                 ~sa.exists().where(earlier.c.thread_id == r.c.thread_id, earlier.c.status == "pending",
+                                   earlier.c.created_at <= r.c.created_at,
                                    d.insertion_order(earlier) < d.insertion_order(r)),
                 ~sa.exists().where(running.c.thread_id == r.c.thread_id, running.c.status == "running"),
             ).order_by(d.insertion_order(r)).limit(1 if d.serializes_writers else 16),
