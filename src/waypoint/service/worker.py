@@ -156,10 +156,12 @@ class WorkerPool:
                 if not await self._broker_answers():
                     await asyncio.sleep(POLL_SECONDS)
                     continue
-                while len(self._active) < self.size and self._draining_since is None:
-                    run = await self.storage.claim_next_run(self.worker_id, self.lease_seconds)
-                    if run is None:
-                        break
+                free = self.size - len(self._active)
+                # One claim per wake-up, for every free slot: fewer runs came back than asked
+                # means none other is available now (a later wake-up claims the next ones).
+                runs = (await self.storage.claim_runs(self.worker_id, self.lease_seconds, free)
+                        if free > 0 and self._draining_since is None else [])
+                for run in runs:
                     task = asyncio.create_task(self.executor.execute(run), name=f"run-{run['run_id']}")
                     self._active[run["run_id"]] = task
                     task.add_done_callback(lambda _t, rid=run["run_id"]: self._done(rid))

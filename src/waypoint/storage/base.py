@@ -331,10 +331,12 @@ class Storage(abc.ABC):
         """Delete the run. Raises `NotFound`."""
 
     @abc.abstractmethod
-    async def claim_next_run(self, worker_id: str, lease_seconds: float) -> Record | None:
-        """Atomically take the oldest available `pending` run whose thread has no `running`
-        run, mark it `running` for `worker_id` with a lease of `lease_seconds`, set its
-        `started_at`, raise its `attempt` by one, and return it; None when there is none."""
+    async def claim_runs(self, worker_id: str, lease_seconds: float, limit: int) -> list[Record]:
+        """Atomically take up to `limit` available `pending` runs, oldest first, each the
+        oldest pending run of a thread with no `running` run (so at most one per thread):
+        mark them `running` for `worker_id` with a lease of `lease_seconds`, set their
+        `started_at`, raise their `attempt` by one, and return them ([] when there is none).
+        One transaction for all: a worker pool woken by N queued runs claims them at once."""
 
     @abc.abstractmethod
     async def renew_leases(self, worker_id: str, run_ids: Sequence[str], lease_seconds: float) -> None:
@@ -349,7 +351,7 @@ class Storage(abc.ABC):
     async def requeue_run(self, run_id: str, *, count_attempt: bool = True) -> bool:
         """Put a `running` run back to `pending` (no worker, no lease). False if it was not running.
 
-        The run's `attempt` (raised by each `claim_next_run`) is kept, so the next claim
+        The run's `attempt` (raised by each claim, `claim_runs`) is kept, so the next claim
         counts one more attempt; `count_attempt=False` (a graceful hand-back, not a failure)
         takes this claim back instead."""
 

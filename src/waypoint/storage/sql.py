@@ -281,7 +281,7 @@ class SqlStorage(Storage):
                                    earlier.c.created_at <= r.c.created_at,
                                    d.insertion_order(earlier) < d.insertion_order(r)),
                 ~sa.exists().where(running.c.thread_id == r.c.thread_id, running.c.status == "running"),
-            ).order_by(d.insertion_order(r)).limit(1 if d.serializes_writers else 16),
+            ).order_by(d.insertion_order(r)).limit(_p("candidates", sa.BigInteger)),
             skip_locked=True,
         )
         wh = webhook_deliveries
@@ -674,9 +674,13 @@ class SqlStorage(Storage):
             raise NotFound(f"Run {run_id} not found")
 
     @operation("transaction")
-    def claim_next_run(self, conn: sa.Connection, worker_id: str, lease_seconds: float) -> Record | None:
-        now = now_iso()
-        for cand in conn.execute(self._claim_candidates, {"p_now": now}).all():
+    def claim_runs(self, conn: sa.Connection, worker_id: str, lease_seconds: float, limit: int) -> list[Record]:
+        now, claimed = now_iso(), []
+        # Other processes may hold some candidates (SKIP LOCKED): look a little further.
+        wanted = limit if self.dialect.serializes_writers else limit + 15
+        for cand in conn.execute(self._claim_candidates, {"p_now": now, "p_candidates": wanted}).all():
+            if len(claimed) == limit:
+                break
             if not self.dialect.serializes_writers:
                 # The candidate query saw the snapshot of its start: under the thread's row
                 # lock, "no running run on this thread" holds cluster-wide.
@@ -684,11 +688,11 @@ class SqlStorage(Storage):
                     continue
                 if conn.execute(_RUNNING_ON_THREAD, {"p_thread_id": cand.thread_id}).first() is not None:
                     continue
-            return _one(conn.execute(_CLAIM_RUN, {
+            claimed.append(_one(conn.execute(_CLAIM_RUN, {
                 "p_run_id": cand.run_id, "p_worker_id": worker_id, "p_now": now,
                 "p_lease": now_iso(lease_seconds),
-            }))
-        return None
+            })))
+        return claimed
 
     async def renew_leases(self, worker_id: str, run_ids: Sequence[str], lease_seconds: float) -> None:
         if not run_ids:
