@@ -22,17 +22,25 @@ Json = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgr
 #: A JSON answer where `null` is a value of its own (stored as JSON `null`, not SQL NULL).
 JsonValue = sa.JSON(none_as_null=False).with_variant(JSONB(none_as_null=False), "postgresql")
 
+
+def _assistant_fields() -> list[sa.Column]:
+    """What an assistant is, and each of its versions keeps (new Column objects per table)."""
+    return [
+        sa.Column("graph_id", sa.Text, nullable=False),
+        sa.Column("config", Json, nullable=False),
+        sa.Column("context", Json, nullable=False),
+        sa.Column("metadata", Json, nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("description", sa.Text),
+        sa.Column("created_at", sa.Text, nullable=False),
+    ]
+
+
 assistants = sa.Table(
     "assistants", metadata,
     sa.Column("assistant_id", sa.Text, primary_key=True),
-    sa.Column("graph_id", sa.Text, nullable=False),
-    sa.Column("config", Json, nullable=False),
-    sa.Column("context", Json, nullable=False),
-    sa.Column("metadata", Json, nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("description", sa.Text),
+    *_assistant_fields(),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
 )
 
@@ -155,13 +163,7 @@ assistant_versions = sa.Table(
     "assistant_versions", metadata,
     sa.Column("assistant_id", sa.Text, primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("graph_id", sa.Text, nullable=False),
-    sa.Column("config", Json, nullable=False),
-    sa.Column("context", Json, nullable=False),
-    sa.Column("metadata", Json, nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("description", sa.Text),
-    sa.Column("created_at", sa.Text, nullable=False),
+    *_assistant_fields(),
 )
 
 #: langgraph's checkpoint table, as far as Waypoint reads it (both checkpointers name it so).
