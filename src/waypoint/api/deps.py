@@ -26,8 +26,9 @@ HEARTBEAT_SECONDS = 5.0
 THREAD_FILTER_SCOPE_KEY = "waypoint.thread_filter"
 
 
-def services(request: Request) -> Services:
-    """FastAPI dependency: the deployment's `Services`."""
+async def services(request: Request) -> Services:
+    """FastAPI dependency: the deployment's `Services` (async: FastAPI runs a plain `def`
+    dependency in its thread pool, a thread hop per request)."""
     return request.app.state.services
 
 

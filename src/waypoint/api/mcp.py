@@ -170,7 +170,7 @@ class McpEndpoint:
                     "assistant_id": assistant["assistant_id"], "input": dict(params.arguments or {}),
                     "config": run_config(user), "metadata": value.get("metadata") or {},
                 })
-                output = await s.runs.join(thread_id, run["run_id"])
+                output = await s.runs.join(thread_id, run["run_id"], known=True)
             except ServiceError as exc:
                 await _delete(s, thread_id)
                 return _error(str(exc))

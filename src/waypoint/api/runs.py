@@ -60,7 +60,7 @@ async def _wait(s: Services, thread_id: UUID | None, body: RunCreate):
     run = await _create(s, thread_id, body)
     content_location, thread_path = _paths(run, thread_id is None)
     return json_when_ready(
-        lambda: s.runs.join(None, run["run_id"]),
+        lambda: s.runs.join(None, run["run_id"], known=True),
         headers={"Location": f"{thread_path}/join", "Content-Location": content_location},
         on_disconnect=_cancel_on_disconnect(s, run, body),
     )
@@ -145,7 +145,7 @@ async def delete_run(thread_id: UUID, run_id: UUID, s: Services = Depends(servic
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(thread_id: UUID, run_id: UUID, s: Services = Depends(services)):
     await s.runs.get(str(thread_id), str(run_id))  # 404 before the response starts
-    return json_when_ready(lambda: s.runs.join(str(thread_id), str(run_id)))
+    return json_when_ready(lambda: s.runs.join(str(thread_id), str(run_id), known=True))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")

@@ -85,12 +85,40 @@ def flat_config_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
     return flat
 
 
+#: Most assistants `AssistantService.remember_for_run` keeps: runs that another process
+#: starts never collect theirs, so the oldest are dropped past this count.
+_FOR_RUNS_MAX = 10_000
+
+
 class AssistantService:
     """CRUD and introspection of assistants; a graph id is accepted wherever an assistant id is."""
 
     def __init__(self, storage: Storage, registry: GraphRegistry):
         self.storage = storage
         self.registry = registry
+        #: run id -> the assistant the run was created with, until the run starts here.
+        self._for_runs: dict[str, dict[str, Any]] = {}
+
+    def remember_for_run(self, run_id: str, assistant: dict[str, Any]) -> None:
+        """Keep `assistant`, as just read to create the run `run_id`, for that run's start
+        (`for_run`), so a run created and started in this process reads its assistant once."""
+        self._for_runs[run_id] = assistant
+        if len(self._for_runs) > _FOR_RUNS_MAX:
+            del self._for_runs[next(iter(self._for_runs))]
+
+    def forget_for_run(self, run_id: str) -> None:
+        """Drop what `remember_for_run` kept for `run_id` (its creation failed)."""
+        self._for_runs.pop(run_id, None)
+
+    async def for_run(self, run: dict[str, Any]) -> dict[str, Any]:
+        """The assistant `run` executes with: as read when the run was created, if that was
+        in this process (the official server, too, fixes a run's assistant config when the
+        run is created); else (created by another process, or a retried run) as stored now.
+        Raises `NotFound`. No cache to invalidate: what is kept is the creation's own read."""
+        assistant = self._for_runs.pop(run["run_id"], None)
+        if assistant is None:
+            assistant = await self.storage.get_assistant(run["assistant_id"])
+        return assistant
 
     async def ensure_system_assistants(self) -> None:
         """Create the default assistant of every graph (id `uuid5(NAMESPACE_GRAPH, graph_id)`,

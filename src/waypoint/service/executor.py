@@ -25,11 +25,12 @@ from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.graphs import GraphRegistry
 from waypoint.service import metrics
+from waypoint.service.assistants import AssistantService
 from waypoint.service.auth import graph_user
 from waypoint.service.decisions import deadline_settings, default_for, rollback_records
 from waypoint.service.dependencies import unavailable
 from waypoint.service.records import public_run
-from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict, pending_interrupts
+from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict
 from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, thread_config
 from waypoint.service.notifications import Notifier
@@ -182,6 +183,41 @@ class _MessagesAccumulator:
         return out
 
 
+class _Outbox:
+    """A run's stream events on their way to the broker. From the first chunk that names
+    interrupts on, events are held until the run has ended (`flush`): the interrupts' `ns`
+    comes from the thread's final state, which the run reads anyway for the thread row,
+    instead of a state read per interrupt chunk (with `durability="async"` LangGraph may
+    stream an interrupt before the checkpointer holds it, so such a read can miss it)."""
+
+    def __init__(self, publish: Any):
+        self._publish = publish
+        self._held: list[tuple[str, Any, Any]] | None = None
+
+    async def publish(self, event: str, data: Any) -> None:
+        if self._held is not None:
+            self._held.append((event, data, None))
+        else:
+            await self._publish(event, data)
+
+    def interrupts(self, event: str, chunk: dict) -> None:
+        """Hold `chunk` (a `values`/`updates` chunk with `__interrupt__`), and every event
+        after it, until `flush`."""
+        if self._held is None:
+            self._held = []
+        self._held.append((event, chunk, chunk["__interrupt__"]))
+
+    async def flush(self, pending: list[dict]) -> None:
+        """Publish the held events, each interrupt as its API dict among `pending` (the
+        thread's pending interrupts, with `ns`), or without `ns` when it is not pending."""
+        held, self._held = self._held or [], None
+        known = {i["id"]: i for i in pending}
+        for event, data, interrupts in held:
+            if interrupts is not None:
+                data = {**data, "__interrupt__": [known.get(i.id) or interrupt_to_dict(i) for i in interrupts]}
+            await self._publish(event, data)
+
+
 #: What `_execute` returns for a run put back in the queue (shutdown, a dependency down):
 #: the run is not over, its stream goes on in its next execution.
 NOT_FINISHED = object()
@@ -200,8 +236,10 @@ class RunExecutor:
         *,
         run_timeout: float | None = None,
         notifier: Notifier | None = None,
+        assistants: AssistantService | None = None,
     ):
         self.storage = storage
+        self.assistants = assistants or AssistantService(storage, registry)
         self.broker = broker
         self.registry = registry
         self.threads = threads
@@ -255,7 +293,7 @@ class RunExecutor:
         attempt = run.get("attempt") or 1
         await self._publish(run_id, "metadata", {"run_id": run_id, "attempt": attempt})
         try:
-            assistant = await self.storage.get_assistant(run["assistant_id"])
+            assistant = await self.assistants.for_run(run)
         except NotFound as exc:
             return await self._fail_before_start(run, exc)
         config = build_config(assistant, run)
@@ -278,7 +316,10 @@ class RunExecutor:
             error: dict | None = None
             status = "success"
             cancel_action: str | None = None
-            stream = asyncio.create_task(self._stream(graph, run, config, assistant, events, resuming=resuming))
+            outbox = _Outbox(lambda event, data: self._publish(run_id, event, data))
+            stream = asyncio.create_task(
+                self._stream(graph, run, config, assistant, events, outbox, resuming=resuming)
+            )
             cancel = asyncio.create_task(self.broker.wait_cancel(run_id))
             hand_back = asyncio.create_task(self._hand_back.wait())
             try:
@@ -302,7 +343,7 @@ class RunExecutor:
                 else:
                     status = "timeout"
                     error = {"error": "TimeoutError", "message": f"Run exceeded its timeout of {timeout} seconds"}
-                    await self._publish(run_id, "error", error)
+                    await outbox.publish("error", error)
             elif (exc := stream.exception()) is not None:
                 if unavailable(exc) is not None:
                     raise exc  # not the graph's fault: the run is put back (execute)
@@ -310,9 +351,10 @@ class RunExecutor:
                 log.error("run %s: graph %r raised %s", run_id, assistant["graph_id"], type(exc).__name__, exc_info=exc)
                 status = "error"
                 error = error_payload(exc)
-                await self._publish(run_id, "error", error)
+                await outbox.publish("error", error)
 
             if cancel_action == "rollback":
+                await outbox.flush([])
                 await self._rollback(run, graph)
                 await events.lifecycle("failed", error=CANCELLED)
                 return None
@@ -320,6 +362,7 @@ class RunExecutor:
                 thread_id, graph, error=error, cancelled=cancel_action is not None
             )
             pending = [i for group in thread_state["interrupts"].values() for i in group]
+            await outbox.flush(pending)
             output = run_output(thread_state["values"], error, pending if status == "success" else [])
             finished = await self.storage.finish_run(
                 run_id, status=status, output=output, error=error, thread_state=thread_state
@@ -399,13 +442,14 @@ class RunExecutor:
         await self.threads.refresh(run["thread_id"], graph)
 
     async def _stream(
-        self, graph: Any, run: dict, config: dict, assistant: dict, events: RunEvents, *, resuming: bool = False
+        self, graph: Any, run: dict, config: dict, assistant: dict, events: RunEvents, outbox: _Outbox,
+        *, resuming: bool = False,
     ) -> None:
         """Drive the graph and publish each chunk the client asked for, and the thread's
         protocol events (`thread_events.py`): from LangGraph's v3 stream for a run started
         through the protocol (`kwargs["protocol"]`), else mirrored from the chunks.
         `resuming` continues from the thread's latest checkpoint instead of feeding the
-        run's input again."""
+        run's input again. Events go through `outbox` (interrupt chunks are held there)."""
         run_id, kwargs = run["run_id"], run["kwargs"]
         requested = set(kwargs.get("stream_mode") or ["values"])
         subgraphs = bool(kwargs.get("subgraphs"))
@@ -425,7 +469,7 @@ class RunExecutor:
             options["durability"] = kwargs["durability"]
         graph_input = None if resuming else _graph_input(kwargs)
         accumulator = _MessagesAccumulator()
-        known: dict[str, dict] = {}  # interrupt id -> its API dict, for this run
+        publish = outbox.publish
         last_step = time.monotonic()
 
         async def handle(ns: tuple, mode: str, chunk: Any, mirror: bool = True) -> None:
@@ -438,22 +482,23 @@ class RunExecutor:
                 await events.chunk(ns, mode, chunk)
             suffix = ("|" + "|".join(ns)) if ns else ""
             if mode in ("values", "updates") and isinstance(chunk, dict) and chunk.get("__interrupt__"):
-                chunk = {**chunk, "__interrupt__": await self._interrupts(graph, config, chunk["__interrupt__"], known)}
                 if mode == "updates" and not requested & {"values", "updates"}:
                     # Interrupts always reach the client, as `values` like upstream does.
-                    await self._publish(run_id, "values" + suffix, chunk)
-                    return
+                    outbox.interrupts("values" + suffix, chunk)
+                elif mode in requested:
+                    outbox.interrupts(mode + suffix, chunk)
+                return
             if mode == "messages":
                 if "messages-tuple" in requested:
-                    await self._publish(run_id, "messages" + suffix, list(chunk))
+                    await publish("messages" + suffix, list(chunk))
                 if "messages" in requested:
                     for event, data in accumulator.feed(*chunk):
-                        await self._publish(run_id, event + suffix, data)
+                        await publish(event + suffix, data)
                 return
             if mode == "debug":
                 chunk = debug_payload(chunk)
             if mode in requested:
-                await self._publish(run_id, mode + suffix, chunk)
+                await publish(mode + suffix, chunk)
 
         if kwargs.get("protocol"):
             v3_options = {k: v for k, v in options.items() if k not in ("stream_mode", "subgraphs")}
@@ -475,15 +520,7 @@ class RunExecutor:
                     chunk = event["data"]["chunk"]
                     await handle(*(chunk if subgraphs else ((), *chunk)))
                 else:
-                    await self._publish(run_id, "events", event)
+                    await publish("events", event)
         else:
             async for chunk in graph.astream(graph_input, config, **options):
                 await handle(*(chunk if subgraphs else ((), *chunk)))
-
-    async def _interrupts(self, graph: Any, config: dict, interrupts: Any, known: dict[str, dict]) -> list[dict]:
-        """Interrupt objects with their `ns` looked up in the thread's latest state; `known`
-        caches what a run already looked up (its values and updates chunks repeat them)."""
-        if any(i.id not in known for i in interrupts):
-            snapshot = await graph.aget_state(thread_config(config["configurable"]["thread_id"]))
-            known.update({i["id"]: i for i in pending_interrupts(snapshot)})
-        return [known.get(i.id) or interrupt_to_dict(i) for i in interrupts]

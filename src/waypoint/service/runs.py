@@ -125,10 +125,12 @@ class RunService:
         decisions = [] if resume is None else plan_decisions(
             resume, pending, reviewer=reviewer_of(body.get("metadata")), action=decision_action
         )
+        run_id = str(uuid.uuid4())
+        self.assistants.remember_for_run(run_id, assistant)
         try:
             run, active = await self.storage.create_run(
                 {
-                    "run_id": str(uuid.uuid4()),
+                    "run_id": run_id,
                     "thread_id": thread_id,
                     "assistant_id": assistant["assistant_id"],
                     "metadata": body.get("metadata") or {},
@@ -142,10 +144,11 @@ class RunService:
                 thread_metadata={"graph_id": graph_id, "assistant_id": assistant["assistant_id"]},
                 cron_tick=cron_tick,
             )
-        except (ThreadBusy, InterruptAnswered) as exc:
-            raise Conflict(str(exc)) from None
-        except TickTaken:
-            if stateless:  # the thread made for this run
+        except BaseException as exc:
+            self.assistants.forget_for_run(run_id)
+            if isinstance(exc, (ThreadBusy, InterruptAnswered)):
+                raise Conflict(str(exc)) from None
+            if isinstance(exc, TickTaken) and stateless:  # the thread made for this run
                 with contextlib.suppress(NotFound):
                     await self.storage.delete_thread(thread_id)
             raise
@@ -280,10 +283,13 @@ class RunService:
         """Return once the run has ended (or been deleted)."""
         await wait_run_ended(self.storage, self.broker, run_id)
 
-    async def join(self, thread_id: str | None, run_id: str) -> Any:
+    async def join(self, thread_id: str | None, run_id: str, *, known: bool = False) -> Any:
         """Wait for the run and return its output: the thread's values (with `__interrupt__`
-        when it paused at an interrupt), or `{"__error__": {"error", "message"}}`."""
-        await self.storage.get_run(run_id, thread_id)
+        when it paused at an interrupt), or `{"__error__": {"error", "message"}}`. Raises
+        `NotFound` for an unknown run, unless the caller `known`s it exists (it just created
+        or read it: no read again)."""
+        if not known:
+            await self.storage.get_run(run_id, thread_id)
         await self.wait(run_id)
         result = await self.broker.result(run_id)
         if result is not None:

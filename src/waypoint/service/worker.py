@@ -132,7 +132,10 @@ class WorkerPool:
 
     async def _broker_answers(self) -> bool:
         """Whether the broker answers a ping. While it does not (Redis down), runs are not
-        claimed: they would fail to publish their stream, so they wait in the queue."""
+        claimed: they would fail to publish their stream, so they wait in the queue. The
+        in-process broker is always there: no ping."""
+        if not self.broker.remote:
+            return True
         try:
             await asyncio.wait_for(self.broker.ping(), POLL_SECONDS)
         except Exception as exc:
@@ -169,6 +172,9 @@ class WorkerPool:
                 if quiet and (next_at := await self.storage.next_run_available_at()) is not None:
                     timeout = min(timeout, max(0.01, seconds_until(next_at)))
                 quiet = not await self.broker.wait_runs_available(timeout)
+                # Let the wake-ups of this loop iteration (runs created and finished together)
+                # gather, so that one claim pass answers them all.
+                await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -111,8 +111,10 @@ class InProcessBroker(Broker):
             while True:
                 async with log.changed:
                     if index >= len(log.events) and log.ended_at is None:
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(log.changed.wait(), IDLE_POLL_SECONDS)
+                        # `asyncio.timeout`, not `wait_for`: no task per wait (one per event)
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(IDLE_POLL_SECONDS):
+                                await log.changed.wait()
                     batch = log.events[index:]
                     ended = log.ended_at is not None
                 for ev in batch:
@@ -176,8 +178,9 @@ class InProcessBroker(Broker):
             log = self._thread_log(thread_id)
             batch = self._after(log, cursor)
             if not batch:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(log.appended.wait(), IDLE_POLL_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(IDLE_POLL_SECONDS):
+                        await log.appended.wait()
                 continue
             for ev in batch:
                 yield ev
@@ -203,8 +206,9 @@ class InProcessBroker(Broker):
     async def wait_runs_available(self, timeout: float) -> bool:
         woken = True
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
             woken = False
         self._wake.clear()
         return woken
