@@ -70,7 +70,9 @@ def create_app(services: Services) -> FastAPI:
             "graphs": services.registry.graph_ids,
         }
 
-    for module in (assistants, threads, crons, runs, store, inbox, protocol, a2a, metrics):
+    # Runs and threads first: routes are matched in order, and theirs are the hot ones (no
+    # request fully matches routes of two of these routers, so the order changes no answer).
+    for module in (runs, threads, assistants, crons, store, inbox, protocol, a2a, metrics):
         app.include_router(module.router)
     mcp_endpoint = mcp.install(app, services)
     return app

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from waypoint import serde
@@ -90,20 +90,79 @@ def _unavailable_error(message: str) -> dict[str, str]:
     return {"error": "ServiceUnavailable", "message": message}
 
 
-class _StartOnFirstChunk(StreamingResponse):
-    """A streaming response whose status line waits for the first body chunk, so the body
-    may still change `status_code` (and headers) until it yields."""
+class _JSONWhenReady(Response):
+    """The response `json_when_ready` returns (see there). Plain asyncio rather than
+    `StreamingResponse`: no task group per request, and a body that is ready before the
+    first heartbeat goes out whole, with its `Content-Length` (two writes, not three)."""
 
-    async def stream_response(self, send) -> None:
+    media_type = "application/json"
+
+    def __init__(
+        self,
+        result: Callable[[], Awaitable[Any]],
+        headers: dict[str, str] | None,
+        on_disconnect: Callable[[], Awaitable[None]] | None,
+    ):
+        self.status_code = 200
+        self.background = None
+        self._result = result
+        self._on_disconnect = on_disconnect
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        task = asyncio.ensure_future(self._result())
+        gone = asyncio.ensure_future(_disconnected(receive))
         started = False
-        async for chunk in self.body_iterator:
-            if not started:
-                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-                started = True
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        if not started:
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {task, gone}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                if task in done:
+                    break
+                if gone in done:
+                    return  # the client left: `finally` cancels the run if asked to
+                if not started:
+                    started = True
+                    await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                await send({"type": "http.response.body", "body": b"\n", "more_body": True})
+            body = self._body(task, started)
+            if started:
+                await send({"type": "http.response.body", "body": body})
+                return
+            self.raw_headers.append((b"content-length", str(len(body)).encode()))
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            gone.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                if self._on_disconnect is not None:
+                    asyncio.get_running_loop().create_task(self._on_disconnect())
+
+    def _body(self, task: asyncio.Future, started: bool) -> bytes:
+        """The JSON body for the finished `task`; an error is raised to the app's handlers
+        while nothing was sent, else (and for a failing dependency) answered in the body."""
+        try:
+            return serde.dumps(task.result())
+        except Exception as exc:
+            verdict = unavailable(exc)
+            if verdict is None and not started:
+                raise  # nothing sent yet: the app's error handlers answer (JSON)
+            if started:  # the status line is out: report it as a failed run does
+                error = _unavailable_error(verdict[1]) if verdict is not None else errors.stream_error(exc, "wait")
+                return serde.dumps({"__error__": error})
+            self.status_code = verdict[0]
+            self.raw_headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+            return serde.dumps({"detail": verdict[1]})
+
+
+async def _disconnected(receive: Any) -> None:
+    """Return once the client has gone (its request body was read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def json_when_ready(
@@ -111,44 +170,12 @@ def json_when_ready(
     *,
     headers: dict[str, str] | None = None,
     on_disconnect: Callable[[], Awaitable[None]] | None = None,
-) -> StreamingResponse:
-    """A JSON response whose body is `await result()`, preceded by whitespace heartbeats.
+) -> Response:
+    """A JSON response whose body is `await result()`, preceded by whitespace heartbeats
+    every `HEARTBEAT_SECONDS` while it is not ready. `on_disconnect` is scheduled if the
+    client goes away before the body is sent (`result` is cancelled then).
 
     A failing dependency (Redis, the database) answers `503` JSON `{"detail"}` while no
     heartbeat was sent; after one (the status line is out), the body is
     `{"__error__": {"error": "ServiceUnavailable", "message"}}`, as for a failed run."""
-    response: _StartOnFirstChunk
-
-    async def body() -> AsyncIterator[bytes]:
-        task = asyncio.ensure_future(result())
-        started = False
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
-                if done:
-                    break
-                started = True
-                yield b"\n"
-            try:
-                yield serde.dumps(task.result())
-            except Exception as exc:
-                verdict = unavailable(exc)
-                if verdict is None and not started:
-                    raise  # nothing sent yet: the app's error handlers answer (JSON)
-                if started:  # the status line is out: report it as a failed run does
-                    error = _unavailable_error(verdict[1]) if verdict is not None else errors.stream_error(exc, "wait")
-                    yield serde.dumps({"__error__": error})
-                else:
-                    response.status_code = verdict[0]
-                    response.raw_headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
-                    yield serde.dumps({"detail": verdict[1]})
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-                if on_disconnect is not None:
-                    asyncio.get_running_loop().create_task(on_disconnect())
-
-    response = _StartOnFirstChunk(body(), media_type="application/json", headers=headers)
-    return response
+    return _JSONWhenReady(result, headers, on_disconnect)
