@@ -285,7 +285,7 @@ class RunExecutor:
                 if run["kwargs"].get("temporary"):  # stateless run, on_completion="delete"
                     with contextlib.suppress(NotFound):
                         await self.storage.delete_thread(thread_id)
-            self.broker.notify_runs_available()
+            # (the worker pool wakes the workers when this task ends: the thread is free)
 
     async def _execute(self, run: dict) -> Any:
         run_id, thread_id, kwargs = run["run_id"], run["thread_id"], run["kwargs"]

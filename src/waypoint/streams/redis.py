@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -233,6 +234,9 @@ class RedisBroker(Broker):
         self._wake = asyncio.Event()
         self._outbox: Batcher[tuple[str, dict]] | None = None
         self._reader: _Reader | None = None
+        #: This broker's wake-up messages carry it, so the listener skips its own (the local
+        #: waiters were woken already): one claim pass per wake-up, not two.
+        self._origin = uuid.uuid4().hex.encode()
 
     async def open(self) -> None:
         pool = aioredis.BlockingConnectionPool.from_url(self.uri, max_connections=self.max_connections, timeout=None,
@@ -279,7 +283,8 @@ class RedisBroker(Broker):
                     continue
                 channel = message["channel"].decode()
                 if channel == WAKE_CHANNEL:
-                    self._wake.set()
+                    if message["data"] != self._origin:
+                        self._wake.set()
                 elif channel == CANCEL_CHANNEL:
                     run_id, _, action = message["data"].decode().partition(":")
                     fut = self._cancels.get(run_id)
@@ -382,7 +387,7 @@ class RedisBroker(Broker):
     def notify_runs_available(self) -> None:
         self._wake.set()
         if self._redis is not None:
-            task = asyncio.get_running_loop().create_task(self._redis.publish(WAKE_CHANNEL, b"1"))
+            task = asyncio.get_running_loop().create_task(self._redis.publish(WAKE_CHANNEL, self._origin))
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def wait_runs_available(self, timeout: float) -> bool:
