@@ -58,7 +58,8 @@ def build_app(settings: Settings):
 
         broker = RedisBroker(settings.redis_uri, **retention)
     else:
-        broker = InProcessBroker(**retention)
+        # One process serves the database: the broker keeps thread event logs in it too.
+        broker = InProcessBroker(**retention, durable=storage)
     services = Services.build(
         storage, broker, registry, workers=settings.workers, run_timeout=settings.run_timeout,
         lease_seconds=settings.lease_seconds, webhook_policy=webhook_policy,

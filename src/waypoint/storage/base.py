@@ -504,6 +504,32 @@ class Storage(abc.ABC):
         latest of each checkpoint namespace still in use, and record the prune. False (nothing
         done) when the thread is missing or `busy`."""
 
+    # -- the thread event log, kept durable for the in-process broker ---------------------
+    # (`streams.memory.InProcessBroker` with `durable=`; Redis keeps its own.) A log expires
+    # as a whole, retention seconds after its newest event; seqs are per thread and unique.
+    @abc.abstractmethod
+    async def put_thread_events(self, events: Sequence[tuple[str, int, bytes]], *, keep: int,
+                                trim: Sequence[str] = ()) -> None:
+        """Store `(thread_id, seq, body)` events (body: the event's JSON object as UTF-8
+        bytes), logged now, in one transaction; an event already stored (same thread and
+        seq) is left as it is. Then each thread of `trim` keeps only its newest `keep`
+        events."""
+
+    @abc.abstractmethod
+    async def read_thread_events(self, thread_id: str, *, since: int = 0, before: int | None = None,
+                                 limit: int) -> list[tuple[int, bytes]]:
+        """The thread's stored `(seq, body)` events with `since < seq < before` (no upper
+        bound for None), the newest `limit` of them, in seq order."""
+
+    @abc.abstractmethod
+    async def last_thread_event_seq(self, thread_id: str | None = None) -> int:
+        """The highest stored seq of the thread's log (of every log for None); 0 if none."""
+
+    @abc.abstractmethod
+    async def delete_expired_thread_events(self, before: str, limit: int = 1000) -> int:
+        """Delete the logs (every event) of up to `limit` threads whose newest event was
+        logged before the ISO time `before`; how many logs were deleted."""
+
     @abc.abstractmethod
     def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
         """`async with storage.exclusive(name) as mine:` - `mine` is True in at most one

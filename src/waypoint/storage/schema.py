@@ -166,5 +166,15 @@ assistant_versions = sa.Table(
     *_assistant_fields(),
 )
 
+#: The thread streaming protocol's event log, when the in-process broker keeps it durable
+#: (streams/memory.py): `body` is the event's JSON object as text, without `seq`/`event_id`.
+thread_events = sa.Table(
+    "thread_events", metadata,
+    sa.Column("thread_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
 #: langgraph's checkpoint table, as far as Waypoint reads it (both checkpointers name it so).
 checkpoints = sa.table("checkpoints", sa.column("thread_id"), sa.column("checkpoint_id"), sa.column("metadata"))

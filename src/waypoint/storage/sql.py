@@ -50,6 +50,7 @@ from waypoint.storage.schema import (
     notification_deliveries,
     runs,
     thread_columns,
+    thread_events,
     threads,
     webhook_deliveries,
 )
@@ -214,6 +215,22 @@ _GET_THREAD_TTL = sa.select(threads.c.ttl_minutes, threads.c.ttl_strategy, threa
     threads.c.thread_id == _p("thread_id"))
 _THREAD_STATUS = sa.select(threads.c.status).where(threads.c.thread_id == _p("thread_id"))
 _MARK_PRUNED = sa.update(threads).where(threads.c.thread_id == _p("thread_id")).values(ttl_pruned_at=_p("now"))
+_te = thread_events
+_THREAD_EVENTS_AFTER = sa.select(_te.c.seq, _te.c.body).where(
+    _te.c.thread_id == _p("thread_id"), _te.c.seq > _p("since", sa.BigInteger), _te.c.seq < _p("before", sa.BigInteger),
+).order_by(_te.c.seq.desc()).limit(_p("limit", sa.BigInteger))
+_LAST_THREAD_EVENT_SEQ = sa.select(sa.func.max(_te.c.seq)).where(_te.c.thread_id == _p("thread_id"))
+_LAST_EVENT_SEQ = sa.select(sa.func.max(_te.c.seq))
+#: All but the newest `keep` events of a thread (the `keep`-th newest seq bounds them).
+_TRIM_THREAD_EVENTS = sa.delete(_te).where(_te.c.thread_id == _p("thread_id"), _te.c.seq < (
+    sa.select(_te.c.seq).where(_te.c.thread_id == _p("thread_id")).order_by(_te.c.seq.desc())
+    .limit(1).offset(_p("skip", sa.BigInteger)).scalar_subquery()))
+#: Threads with an event logged before `before` whose newest event also was (their log expired).
+_old = _te.alias("old")
+_EXPIRED_EVENT_LOGS = sa.select(_old.c.thread_id).where(_old.c.created_at < _p("before")).group_by(
+    _old.c.thread_id).having(sa.select(_te.c.created_at).where(_te.c.thread_id == _old.c.thread_id).order_by(
+        _te.c.seq.desc()).limit(1).scalar_subquery() < _p("before")).limit(_p("limit", sa.BigInteger))
+_DELETE_THREAD_EVENTS = sa.delete(_te).where(_te.c.thread_id.in_(_p("thread_ids", expanding=True)))
 
 
 def _decision_row(d: Record) -> Record:
@@ -293,6 +310,7 @@ class SqlStorage(Storage):
         ))).values(claimed_until=_p("until")).returning(*wh.c)
         nd = notification_deliveries
         self._insert_notification = d.insert_ignore(nd)
+        self._insert_thread_events = d.insert_ignore(thread_events)
         self._claim_notifications = sa.update(nd).where(nd.c.delivery_id.in_(d.lock_rows(
             sa.select(nd.c.delivery_id).where(
                 nd.c.status == "pending", nd.c.next_attempt_at <= _p("now"),
@@ -919,6 +937,39 @@ class SqlStorage(Storage):
         await self.dialect.run(lambda conn: conn.execute(_MARK_PRUNED, {"p_thread_id": thread_id, "p_now": now_iso()}),
                                "statement")
         return True
+
+    # -- thread event log (the in-process broker's durable copy) -------------------
+    @operation("transaction")
+    def put_thread_events(self, conn: sa.Connection, events: Sequence[tuple[str, int, bytes]], *,
+                          keep: int, trim: Sequence[str] = ()) -> None:
+        now = now_iso()
+        conn.execute(self._insert_thread_events, [
+            {"thread_id": thread_id, "seq": seq, "body": body.decode(), "created_at": now}
+            for thread_id, seq, body in events])
+        for thread_id in trim:
+            conn.execute(_TRIM_THREAD_EVENTS, {"p_thread_id": thread_id, "p_skip": keep - 1})
+
+    @operation("read")
+    def read_thread_events(self, conn: sa.Connection, thread_id: str, *, since: int = 0, before: int | None = None,
+                           limit: int) -> list[tuple[int, bytes]]:
+        rows = conn.execute(_THREAD_EVENTS_AFTER, {
+            "p_thread_id": thread_id, "p_since": since, "p_before": 2**63 - 1 if before is None else before,
+            "p_limit": limit}).all()
+        return [(seq, body.encode()) for seq, body in reversed(rows)]
+
+    @operation("read")
+    def last_thread_event_seq(self, conn: sa.Connection, thread_id: str | None = None) -> int:
+        if thread_id is None:
+            return conn.execute(_LAST_EVENT_SEQ).scalar() or 0
+        return conn.execute(_LAST_THREAD_EVENT_SEQ, {"p_thread_id": thread_id}).scalar() or 0
+
+    @operation("transaction")
+    def delete_expired_thread_events(self, conn: sa.Connection, before: str, limit: int = 1000) -> int:
+        expired = conn.execute(_EXPIRED_EVENT_LOGS, {"p_before": before, "p_limit": limit}).scalars().all()
+        if not expired:
+            return 0
+        conn.execute(_DELETE_THREAD_EVENTS, {"p_thread_ids": list(expired)})
+        return len(expired)
 
     def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
         return self.dialect.exclusive(name)

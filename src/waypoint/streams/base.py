@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Literal, NamedTuple
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Literal, NamedTuple, Protocol
 
 CancelAction = Literal["interrupt", "rollback"]
 
@@ -53,8 +53,24 @@ def first_seq() -> int:
     return time.time_ns() // 1000
 
 
+class ThreadEventStore(Protocol):
+    """Where the in-process broker keeps thread event logs durable (`Storage` is one; see
+    its methods of the same names for the contract)."""
+
+    async def put_thread_events(self, events: Sequence[tuple[str, int, bytes]], *, keep: int,
+                                trim: Sequence[str] = ()) -> None: ...
+
+    async def read_thread_events(self, thread_id: str, *, since: int = 0, before: int | None = None,
+                                 limit: int) -> list[tuple[int, bytes]]: ...
+
+    async def last_thread_event_seq(self, thread_id: str | None = None) -> int: ...
+
+    async def delete_expired_thread_events(self, before: str, limit: int = 1000) -> int: ...
+
+
 class Broker(abc.ABC):
-    """Carries what must reach other tasks (or processes) fast; nothing here is durable."""
+    """Carries what must reach other tasks (or processes) fast. Only thread event logs
+    outlive a restart: in Redis, or in the database for the in-process broker."""
 
     #: Whether each call is a round trip to a server (so callers batch their writes).
     remote: bool = False

@@ -1,4 +1,23 @@
-"""In-process broker: run streams kept in memory, for the single-process deployment."""
+"""In-process broker: run streams kept in memory, for the single-process deployment.
+
+Thread event logs live in memory too and, given a `ThreadEventStore` (`durable=`, the
+server's storage), are also written to the database, so a client reconnecting with `since`
+after a restart replays what was logged before it:
+
+- appends stay in memory and reach followers at once; a writer task stores them in batches,
+  one transaction per `FLUSH_SECONDS` (not one write per event), and on `close()` (a
+  graceful shutdown) whatever is left. A process killed (`kill -9`) loses the events of at
+  most its last `FLUSH_SECONDS` from the stored log; what was stored stays intact (each
+  batch is one transaction).
+- seqs never repeat: a thread's first seq in a process is above every stored seq and the
+  clock in microseconds (so above any seq a killed process handed out but never stored);
+  within a process they grow by one per event.
+- a read after a `since` older than the process's first event of the thread reads the stored
+  events before that first event, then memory.
+- retention as in memory: a stored log is deleted `thread_retention_seconds` after its newest
+  event (a sweep at `open()` and every `sweep_seconds`), and trimmed to the newest
+  `thread_max_events` (in steps of a tenth of it; reads never return more).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +25,11 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from waypoint.clock import now_iso
 from waypoint.streams.base import (
     THREAD_MAX_EVENTS,
     THREAD_RETENTION_SECONDS,
@@ -16,13 +37,26 @@ from waypoint.streams.base import (
     CancelAction,
     StreamEvent,
     ThreadEvent,
+    ThreadEventStore,
     first_seq,
 )
+
+log = logging.getLogger(__name__)
 
 #: Seconds an ended stream stays replayable (for joins that arrive just after the end).
 RETAIN_ENDED_SECONDS = 60.0
 #: Seconds between `is_finished` polls while a subscriber waits.
 IDLE_POLL_SECONDS = 0.5
+#: Seconds appended thread events wait before being stored together (what `kill -9` may lose).
+FLUSH_SECONDS = 0.05
+#: Most seconds between sweeps of expired stored thread logs (less with a short retention).
+SWEEP_SECONDS = 60.0
+#: Stored thread logs deleted per sweep transaction.
+SWEEP_BATCH = 1000
+#: Seconds before storing again after a failed write (the events are kept and retried).
+RETRY_SECONDS = 1.0
+#: Most unstored events kept while writes fail (the oldest are then dropped, with a warning).
+MAX_UNSTORED = 100_000
 
 
 class _RunLog:
@@ -43,8 +77,8 @@ class _ThreadLog:
 class InProcessBroker(Broker):
     """Broker whose subscribers live in the same event loop as the publishers.
 
-    Thread event logs live in this process's memory: they survive client disconnects but
-    not a restart of the process (a thread's seqs then continue from a higher clock value).
+    Thread event logs live in this process's memory: they survive client disconnects, and
+    with `durable` (see the module docstring) a restart of the process too.
     """
 
     def __init__(
@@ -52,16 +86,47 @@ class InProcessBroker(Broker):
         *,
         thread_retention_seconds: float = THREAD_RETENTION_SECONDS,
         thread_max_events: int = THREAD_MAX_EVENTS,
+        durable: ThreadEventStore | None = None,
     ) -> None:
         self.thread_retention_seconds = thread_retention_seconds
         self.thread_max_events = thread_max_events
         self._threads: dict[str, _ThreadLog] = {}
         self._threads_swept = 0.0
         self._thread_seqs: dict[str, int] = {}  # kept after a log expires: seqs never repeat
+        # -- the durable copy --
+        self.durable = durable
+        self.sweep_seconds = min(SWEEP_SECONDS, max(0.1, thread_retention_seconds / 4))
+        self._stored_max = 0  # the highest stored seq when the process started
+        self._first_seqs: dict[str, int] = {}  # each thread's first seq in this process
+        self._unstored: list[tuple[str, int, bytes]] = []
+        self._unstored_ready = asyncio.Event()
+        self._closing = False
+        self._tasks: list[asyncio.Task] = []
         self._logs: dict[str, _RunLog] = {}
         self._ended: collections.deque[tuple[float, str]] = collections.deque()  # in end order
         self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
         self._wake = asyncio.Event()
+
+    async def open(self) -> None:
+        if self.durable is None:
+            return
+        self._stored_max = await self.durable.last_thread_event_seq()
+        await self._sweep()
+        self._tasks = [asyncio.create_task(self._write_loop(), name="waypoint-thread-events-writer"),
+                       asyncio.create_task(self._sweep_loop(), name="waypoint-thread-events-sweeper")]
+
+    async def close(self) -> None:
+        """Store the events not yet stored (one last write), stop the writer and sweeper."""
+        if not self._tasks:
+            return
+        writer, sweeper = self._tasks
+        self._tasks = []
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        self._closing = True
+        self._unstored_ready.set()
+        await writer
 
     def _log(self, run_id: str) -> _RunLog:
         self._evict()
@@ -147,10 +212,17 @@ class InProcessBroker(Broker):
         log = self._thread_log(thread_id)
         if not bodies:
             return self._thread_seqs.get(thread_id, 0)
-        seq = self._thread_seqs.get(thread_id) or first_seq() - 1
+        seq = self._thread_seqs.get(thread_id)
+        if seq is None:
+            seq = max(first_seq(), self._stored_max + 1) - 1
+            self._first_seqs[thread_id] = seq + 1
         for body in bodies:
             seq += 1
             log.events.append(ThreadEvent(seq, body))
+            if self.durable is not None:
+                self._unstored.append((thread_id, seq, body))
+        if self.durable is not None:
+            self._unstored_ready.set()
         while len(log.events) > self.thread_max_events:
             log.events.popleft()
         self._thread_seqs[thread_id] = seq
@@ -160,11 +232,22 @@ class InProcessBroker(Broker):
         return seq
 
     async def thread_seq(self, thread_id: str) -> int:
-        return self._thread_seqs.get(thread_id, 0)
+        seq = self._thread_seqs.get(thread_id)
+        if seq is None and self.durable is not None:  # logged before this process only
+            return await self.durable.last_thread_event_seq(thread_id)
+        return seq or 0
 
     async def read_thread_events(self, thread_id: str, *, since: int = 0) -> list[ThreadEvent]:
-        log = self._thread_log(thread_id)
-        return self._after(log, since)
+        first = self._first_seqs.get(thread_id)
+        if self.durable is None or (first is not None and since + 1 >= first):
+            return self._after(self._thread_log(thread_id), since)
+        # Logged before this process appended to the thread: stored only.
+        stored = await self.durable.read_thread_events(
+            thread_id, since=since, before=first, limit=self.thread_max_events)
+        first = self._first_seqs.get(thread_id)  # this process may have appended meanwhile
+        older = [ThreadEvent(seq, body) for seq, body in stored if first is None or seq < first]
+        newer = self._after(self._thread_log(thread_id), older[-1].seq if older else since)
+        return (older + newer)[-self.thread_max_events:]
 
     @staticmethod
     def _after(log: _ThreadLog, cursor: int) -> list[ThreadEvent]:
@@ -174,9 +257,13 @@ class InProcessBroker(Broker):
 
     async def follow_thread(self, thread_id: str, *, since: int = 0) -> AsyncIterator[ThreadEvent]:
         cursor = since
+        replayed = False  # the first read may reach the stored log; then memory holds the rest
         while True:
             log = self._thread_log(thread_id)
-            batch = self._after(log, cursor)
+            if replayed:
+                batch = self._after(log, cursor)
+            else:
+                batch, replayed = await self.read_thread_events(thread_id, since=cursor), True
             if not batch:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(IDLE_POLL_SECONDS):
@@ -185,6 +272,66 @@ class InProcessBroker(Broker):
             for ev in batch:
                 yield ev
                 cursor = ev.seq
+
+    # -- the durable copy of thread event logs ---------------------------------
+    async def _write_loop(self) -> None:
+        while True:
+            await self._unstored_ready.wait()
+            if not self._closing:
+                await asyncio.sleep(FLUSH_SECONDS)  # gather what the next moments append
+            stored = await self._store()
+            if self._closing and (not stored or not self._unstored):
+                return
+            if not stored:
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _store(self) -> bool:
+        """Write the unstored events in one transaction; False (events kept) on failure."""
+        events, self._unstored = self._unstored, []
+        self._unstored_ready.clear()
+        if not events:
+            return True
+        try:
+            await self.durable.put_thread_events(events, keep=self.thread_max_events, trim=self._to_trim(events))
+        except BaseException as exc:
+            self._unstored[:0] = events  # stored again later (a stored event is left as it is)
+            if len(self._unstored) > MAX_UNSTORED:
+                log.warning("thread event log: %d unstored events dropped", len(self._unstored) - MAX_UNSTORED)
+                del self._unstored[:-MAX_UNSTORED]
+            self._unstored_ready.set()
+            if not isinstance(exc, Exception):
+                raise
+            log.warning("thread event log: storing %d events failed (kept for a retry): %s", len(events), exc)
+            return False
+        return True
+
+    def _to_trim(self, events: list[tuple[str, int, bytes]]) -> list[str]:
+        """Threads whose count of events logged by this process passes a multiple of a
+        tenth of `thread_max_events` with `events` (seqs are consecutive within a process)."""
+        step = max(1, self.thread_max_events // 10)
+        span: dict[str, tuple[int, int]] = {}
+        for thread_id, seq, _ in events:
+            low, _high = span.get(thread_id, (seq, seq))
+            span[thread_id] = (min(low, seq), seq)
+        trim = []
+        for thread_id, (low, high) in span.items():
+            first = self._first_seqs[thread_id]
+            if (high - first + 1) // step > (low - first) // step:
+                trim.append(thread_id)
+        return trim
+
+    async def _sweep(self) -> None:
+        try:
+            before = now_iso(-self.thread_retention_seconds)
+            while await self.durable.delete_expired_thread_events(before, SWEEP_BATCH) >= SWEEP_BATCH:
+                pass
+        except Exception as exc:  # noqa: BLE001 - retried at the next sweep
+            log.warning("thread event log: retention sweep failed: %s", exc)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            await self._sweep()
 
     def _cancel_future(self, run_id: str) -> asyncio.Future[CancelAction]:
         fut = self._cancels.get(run_id)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 VERSION_TABLE = "waypoint_alembic_version"
 #: The newest revision in `versions/` (tests/test_migrations.py checks it): a database at it
 #: opens without importing Alembic.
-HEAD = "0009"
+HEAD = "0010"
 
 #: Newest `waypoint_migrations` version of a pre-Alembic database → the revision it equals.
 LEGACY_REVISIONS = {
