@@ -292,6 +292,12 @@ async def test_retention_keeps_the_newest_events(make_server, tmp_path, output_d
             kept = await read_events(h, tid, {"channels": list(CHANNELS), "since": 0}, until=is_root_lifecycle("completed"))
             seqs = [e["seq"] for e in kept]
             assert len(kept) == 5 and seqs == list(range(seqs[0], seqs[0] + 5))
+        proc.stop()
+        stored = stored_events(proc, backend, tid)
+        assert stored is None or stored == (5, seqs[-1])  # the stored copy is trimmed too
+        proc.start()
+        async with httpx.AsyncClient(base_url=proc.url, timeout=60) as h:
+            assert await read_until_seq(h, tid, 0, seqs[-1]) == kept
     finally:
         proc.stop()
         (output_dir / f"protocol-capped-{backend}.log").write_text(proc.log())
@@ -312,18 +318,25 @@ async def read_until_seq(http: httpx.AsyncClient, thread_id: str, since: int, la
     return await asyncio.wait_for(read_events(http, thread_id, body, until=lambda e: e["seq"] >= last_seq), 60)
 
 
-async def wait_stored(proc: ServerProcess, backend: str, thread_id: str, seq: int) -> None:
-    """Until the thread's log in the SQLite file holds `seq` (the in-process broker stores in
-    batches; PostgreSQL + Redis: Redis holds what the stream showed)."""
+def stored_events(proc: ServerProcess, backend: str, thread_id: str) -> tuple[int, int] | None:
+    """`(count, highest seq)` of the thread's events in the server's SQLite file (where the
+    in-process broker stores its log); None on PostgreSQL + Redis (Redis keeps the log)."""
     if backend != "sqlite":
-        return
+        return None
     import sqlite3
 
-    path = proc.database_uri.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(proc.database_uri.removeprefix("sqlite:///"))) as conn:
+        count, last = conn.execute(
+            "SELECT count(*), max(seq) FROM thread_events WHERE thread_id = ?", (thread_id,)).fetchone()
+    return count, last or 0
+
+
+async def wait_stored(proc: ServerProcess, backend: str, thread_id: str, seq: int) -> None:
+    """Until the thread's stored log holds `seq` (the in-process broker stores in batches;
+    PostgreSQL + Redis: Redis holds what the stream showed)."""
     for _ in range(600):
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            stored = conn.execute("SELECT max(seq) FROM thread_events WHERE thread_id = ?", (thread_id,)).fetchone()[0]
-        if stored is not None and stored >= seq:
+        stored = stored_events(proc, backend, thread_id)
+        if stored is None or stored[1] >= seq:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"seq {seq} of thread {thread_id} was not stored")
@@ -407,13 +420,8 @@ async def test_events_expire_after_the_retention_window_also_across_a_restart(ma
                     return frame["result"]["replayed_events"]
 
     def stored(thread_id: str) -> int | None:
-        """Events of the thread in the SQLite file (None on PostgreSQL + Redis)."""
-        if backend != "sqlite":
-            return None
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(proc.database_uri.removeprefix("sqlite:///"))) as conn:
-            return conn.execute("SELECT count(*) FROM thread_events WHERE thread_id = ?", (thread_id,)).fetchone()[0]
+        counted = stored_events(proc, backend, thread_id)
+        return None if counted is None else counted[0]
 
     async def run(thread_id: str) -> None:
         async with httpx.AsyncClient(base_url=proc.url, timeout=60) as h:
