@@ -57,21 +57,26 @@ def stream_mode_filter(stream_mode: list[str] | None) -> Callable[[str], bool]:
 
 
 def sse_response(
-    events: AsyncIterator[StreamEvent],
+    batches: AsyncIterator[list[StreamEvent]],
     *,
     headers: dict[str, str] | None = None,
     keep: Callable[[str], bool] = lambda _e: True,
     on_disconnect: Callable[[], Awaitable[None]] | None = None,
 ) -> EventSourceResponse:
-    """Serve a run's events as SSE (`event:`, `data:` JSON, `id:` for `Last-Event-ID`).
+    """Serve a run's events as SSE (`event:`, `data:` JSON, `id:` for `Last-Event-ID`), a
+    batch of events in one write (`one_batch_each` for one event at a time).
     `on_disconnect` is scheduled if the client goes away before the stream ends."""
 
-    async def body() -> AsyncIterator[ServerSentEvent]:
+    async def body() -> AsyncIterator[bytes | ServerSentEvent]:
         finished = False
         try:
-            async for ev in events:
-                if keep(ev.event):
-                    yield ServerSentEvent(data=ev.data.decode(), event=ev.event, id=ev.id)
+            async for batch in batches:
+                chunk = b"".join(
+                    ServerSentEvent(data=ev.data.decode(), event=ev.event, id=ev.id).encode()
+                    for ev in batch if keep(ev.event)
+                )
+                if chunk:
+                    yield chunk
             finished = True
         except Exception as exc:  # noqa: BLE001 - headers are sent: end with an `error` event
             # A failing dependency (broker, database) says so; anything else is logged as ours.
@@ -84,6 +89,12 @@ def sse_response(
                 asyncio.get_running_loop().create_task(on_disconnect())
 
     return EventSourceResponse(body(), headers=headers, ping=15)
+
+
+async def one_batch_each(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+    """Each event as a batch of its own (for `sse_response`)."""
+    async for event in events:
+        yield [event]
 
 
 def _unavailable_error(message: str) -> dict[str, str]:

@@ -50,7 +50,7 @@ async def _stream(s: Services, thread_id: UUID | None, body: RunCreate):
     run = await _create(s, thread_id, body)
     content_location, thread_path = _paths(run, thread_id is None)
     return sse_response(
-        s.runs.stream(run["run_id"]),
+        s.runs.stream_batches(run["run_id"]),
         headers={"Location": f"{thread_path}/stream", "Content-Location": content_location},
         on_disconnect=_cancel_on_disconnect(s, run, body),
     )
@@ -162,7 +162,7 @@ async def join_run_stream(
     if cancel_on_disconnect:
         on_disconnect = lambda: s.runs.cancel(run["thread_id"], run["run_id"], action="interrupt")  # noqa: E731
     return sse_response(
-        s.runs.stream(run["run_id"], last_event_id=last_event_id),
+        s.runs.stream_batches(run["run_id"], last_event_id=last_event_id),
         keep=stream_mode_filter(stream_mode),
         on_disconnect=on_disconnect,
     )

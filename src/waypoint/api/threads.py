@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from waypoint.api.deps import JSONResponse, services, sse_response
+from waypoint.api.deps import JSONResponse, one_batch_each, services, sse_response
 from waypoint.api.models import (
     MAX_OFFSET,
     ThreadCount,
@@ -153,7 +153,7 @@ async def join_thread_stream(
     events = await s.thread_streams.open(
         str(thread_id), (stream_mode or []) + (stream_modes or []), last_event_id
     )
-    return sse_response(events)
+    return sse_response(one_batch_each(events))
 
 
 @router.get("/{thread_id}/decisions")

@@ -279,6 +279,12 @@ class RunService:
             run_id, last_event_id=last_event_id, is_finished=lambda: run_has_ended(self.storage, run_id)
         )
 
+    def stream_batches(self, run_id: str, *, last_event_id: str | None = None) -> AsyncIterator[list[StreamEvent]]:
+        """`stream`, in the batches the events arrive in (`Broker.subscribe_batches`)."""
+        return self.broker.subscribe_batches(
+            run_id, last_event_id=last_event_id, is_finished=lambda: run_has_ended(self.storage, run_id)
+        )
+
     async def wait(self, run_id: str) -> None:
         """Return once the run has ended (or been deleted)."""
         await wait_run_ended(self.storage, self.broker, run_id)

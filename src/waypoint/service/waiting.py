@@ -17,5 +17,5 @@ async def run_has_ended(storage: Storage, run_id: str) -> bool:
 
 async def wait_run_ended(storage: Storage, broker: Broker, run_id: str) -> None:
     """Return once the run has ended: its stream closes, or storage says it is over."""
-    async for _ in broker.subscribe(run_id, is_finished=lambda: run_has_ended(storage, run_id)):
+    async for _ in broker.subscribe_batches(run_id, is_finished=lambda: run_has_ended(storage, run_id)):
         pass

@@ -99,19 +99,37 @@ class Broker(abc.ABC):
         """The `result` given to `end()`, while the ended stream is retained; else None."""
 
     @abc.abstractmethod
-    def subscribe(
+    def subscribe_batches(
+        self,
+        run_id: str,
+        *,
+        last_event_id: str | None = None,
+        is_finished: Callable[[], Awaitable[bool]] | None = None,
+    ) -> AsyncIterator[list[StreamEvent]]:
+        """Yield the run's events from the start (or after `last_event_id`) until it ends,
+        in the (never empty) batches they arrive in, so a reader of a fast stream pays per
+        batch (one SSE write, say) rather than per event.
+
+        `is_finished` is polled while no event arrives; when it returns True and the
+        stream is not (or no longer) known, the iterator stops - this covers runs whose
+        stream ended before the subscription.
+        """
+
+    async def subscribe(
         self,
         run_id: str,
         *,
         last_event_id: str | None = None,
         is_finished: Callable[[], Awaitable[bool]] | None = None,
     ) -> AsyncIterator[StreamEvent]:
-        """Yield the run's events from the start (or after `last_event_id`) until it ends.
-
-        `is_finished` is polled while no event arrives; when it returns True and the
-        stream is not (or no longer) known, the iterator stops - this covers runs whose
-        stream ended before the subscription.
-        """
+        """`subscribe_batches`, one event at a time."""
+        batches = self.subscribe_batches(run_id, last_event_id=last_event_id, is_finished=is_finished)
+        try:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
 
     @abc.abstractmethod
     async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:

@@ -162,13 +162,13 @@ class InProcessBroker(Broker):
         log = self._logs.get(run_id)
         return log.result if log is not None else None
 
-    async def subscribe(
+    async def subscribe_batches(
         self,
         run_id: str,
         *,
         last_event_id: str | None = None,
         is_finished: Callable[[], Awaitable[bool]] | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncIterator[list[StreamEvent]]:
         known = run_id in self._logs
         log = self._log(run_id)
         index = int(last_event_id) + 1 if last_event_id not in (None, "") else 0
@@ -182,8 +182,8 @@ class InProcessBroker(Broker):
                                 await log.changed.wait()
                     batch = log.events[index:]
                     ended = log.ended_at is not None
-                for ev in batch:
-                    yield ev
+                if batch:
+                    yield batch
                 index += len(batch)
                 if ended and index >= len(log.events):
                     return

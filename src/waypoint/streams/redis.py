@@ -1,7 +1,9 @@
 """Redis broker: run streams, cancel signals and wake-ups shared by every process.
 
-- A run's stream is a Redis Stream `waypoint:run:{run_id}` (XADD / XREAD BLOCK); its SSE
-  event ids are the Redis entry ids, so `Last-Event-ID` resumes in any process. `end()`
+- A run's stream is a Redis Stream `waypoint:run:{run_id}` (XADD / XREAD BLOCK). An entry
+  holds the events a process published meanwhile for that run, in order (field `b`, see
+  `_pack`): one XADD and one entry to read per batch, not per event. An event's SSE id is
+  `{entry id}.{index in the entry}`, so `Last-Event-ID` resumes in any process. `end()`
   appends an end marker, stores the run's result and lets both expire after `retain_seconds`.
 - A cancel is a key `waypoint:cancel:{run_id}` (so one sent before the worker listens is
   not lost) plus a message on the `waypoint:cancel` channel.
@@ -15,8 +17,8 @@
 One pub/sub connection per process listens to both channels and wakes local waiters.
 
 Round trips are shared (`batching.Batcher`, `_Reader`): a process sends the events its runs
-publish meanwhile in one pipeline of `XADD`s, and one blocking `XREAD` per process, on its
-own connection, reads every stream its subscribers follow.
+publish meanwhile in one pipeline (one `XADD` per run), and one blocking `XREAD` per
+process, on its own connection, reads every stream its subscribers follow.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ HEALTH_CHECK_SECONDS = 2
 BLOCK_MS = 500
 #: Entries one XREAD returns per stream.
 READ_COUNT = 512
+#: Bytes of events packed in one run stream entry at most (a larger batch takes several).
+ENTRY_BYTES = 1 << 20
+#: The last sequence number of a Redis stream entry id (`ms-seq`).
+_MAX_SEQ = 2**64 - 1
 
 
 def _stream_key(run_id: str) -> str:
@@ -98,6 +104,48 @@ def _entry_id(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def _pack(event: str, data: bytes) -> bytes:
+    """One event as a run stream entry holds it: `{len(name)} {len(data)}\n{name}{data}`
+    (lengths, so names and data may hold any byte); an entry is such records back to back."""
+    name = event.encode()
+    return b"%d %d\n%s%s" % (len(name), len(data), name, data)
+
+
+def _unpack(blob: bytes) -> list[tuple[str, bytes]]:
+    """The `(event, data)` records of a run stream entry (`_pack`), in order."""
+    out = []
+    pos, size = 0, len(blob)
+    while pos < size:
+        newline = blob.index(b"\n", pos)
+        name_len, data_len = map(int, blob[pos:newline].split(b" "))
+        start = newline + 1 + name_len
+        out.append((blob[newline + 1:start].decode(), blob[start:start + data_len]))
+        pos = start + data_len
+    return out
+
+
+def _resume_point(last_event_id: str | None) -> tuple[str, tuple[str, int] | None]:
+    """Where a subscription resumes: the entry id to read after, and the `(entry id,
+    index)` of the last event already delivered when that entry is read again (an event
+    id is `{entry id}.{index}`). Raises `ResponseError` (as `XREAD` does) for an id that is
+    not one of a run stream's, e.g. a client's bad `Last-Event-ID`."""
+    if not last_event_id:
+        return "0-0", None
+    entry, dot, index = last_event_id.rpartition(".")
+    try:
+        if not dot:  # a whole entry (the end marker's predecessor, or an id of one entry)
+            _entry_id(last_event_id)
+            return last_event_id, None
+        ms, seq = _entry_id(entry)
+        skip = (entry, int(index))
+    except ValueError:
+        raise aioredis.ResponseError(
+            f"Invalid stream ID {last_event_id!r}: not an event id of a run stream"
+        ) from None
+    before = f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{_MAX_SEQ}" if ms else "0-0"
+    return before, skip
+
+
 class _Follower:
     """One subscriber of `_Reader`: the entries of its stream after `cursor`, in batches."""
 
@@ -130,12 +178,7 @@ class _Reader:
         await self.conn.aclose(close_connection_pool=True)
 
     async def follow(self, key: str, cursor: str) -> _Follower:
-        """Start following `key` after entry `cursor`. Raises `ResponseError` (as `XREAD`
-        does) for a cursor that is not a stream entry id, e.g. a client's bad `Last-Event-ID`."""
-        try:
-            _entry_id(cursor)
-        except ValueError:
-            raise aioredis.ResponseError(f"Invalid stream ID {cursor!r}: not an entry id of a run stream") from None
+        """Start following `key` after entry `cursor` (a valid entry id)."""
         follower = _Follower(key, cursor)
         self.followers.setdefault(key, set()).add(follower)
         self.changed.set()
@@ -232,7 +275,7 @@ class RedisBroker(Broker):
         self._listener: asyncio.Task | None = None
         self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
         self._wake = asyncio.Event()
-        self._outbox: Batcher[tuple[str, dict]] | None = None
+        self._outbox: Batcher[tuple[str, bytes]] | None = None
         self._reader: _Reader | None = None
         #: This broker's wake-up messages carry it, so the listener skips its own (the local
         #: waiters were woken already): one claim pass per wake-up, not two.
@@ -296,19 +339,31 @@ class RedisBroker(Broker):
 
     # -- streams -----------------------------------------------------------
     async def publish(self, run_id: str, event: str, data: bytes) -> None:
-        await self._outbox.add([(_stream_key(run_id), {"event": event, "data": data})])
+        await self._outbox.add([(_stream_key(run_id), _pack(event, data))])
 
-    async def _xadd_all(self, entries: list[tuple[str, dict]]) -> None:
+    async def _xadd_all(self, records: list[tuple[str, bytes]]) -> None:
+        """One pipeline: per run, its records in order, packed into as few entries as
+        `ENTRY_BYTES` allows."""
+        entries: dict[str, list[list[bytes]]] = {}
+        sizes: dict[str, int] = {}  # bytes in each run's last entry
+        for key, record in records:
+            chunks = entries.setdefault(key, [[]])
+            if chunks[-1] and sizes[key] + len(record) > ENTRY_BYTES:
+                chunks.append([])
+                sizes[key] = 0
+            chunks[-1].append(record)
+            sizes[key] = sizes.get(key, 0) + len(record)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for key, fields in entries:
-                pipe.xadd(key, fields)
+            for key, chunks in entries.items():
+                for chunk in chunks:
+                    pipe.xadd(key, {"b": b"".join(chunk)})
             await pipe.execute()
 
     async def end(self, run_id: str, result: bytes | None = None) -> None:
         key = _stream_key(run_id)
         await self._outbox.flush()  # the end marker after every event
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, {"event": _END, "data": b""})
+            pipe.xadd(key, {"b": _pack(_END, b"")})
             pipe.expire(key, self.retain_seconds)
             if result is not None:
                 pipe.set(_result_key(run_id), result, ex=self.retain_seconds)
@@ -319,23 +374,31 @@ class RedisBroker(Broker):
     async def result(self, run_id: str) -> bytes | None:
         return await self._redis.get(_result_key(run_id))
 
-    async def subscribe(
+    async def subscribe_batches(
         self,
         run_id: str,
         *,
         last_event_id: str | None = None,
         is_finished: Callable[[], Awaitable[bool]] | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncIterator[list[StreamEvent]]:
         key = _stream_key(run_id)
-        follower = await self._reader.follow(key, last_event_id or "0-0")
+        after, delivered = _resume_point(last_event_id)
+        follower = await self._reader.follow(key, after)
         try:
             while True:
                 entries = await self._reader.read(follower, BLOCK_MS / 1000)
+                batch: list[StreamEvent] = []
                 for entry_id, fields in entries:
-                    event = fields[b"event"].decode()
-                    if event == _END:
-                        return
-                    yield StreamEvent(entry_id, event, fields[b"data"])
+                    skip = delivered[1] if delivered is not None and delivered[0] == entry_id else -1
+                    for index, (event, data) in enumerate(_unpack(fields[b"b"])):
+                        if event == _END:
+                            if batch:
+                                yield batch
+                            return
+                        if index > skip:
+                            batch.append(StreamEvent(f"{entry_id}.{index}", event, data))
+                if batch:
+                    yield batch
                 if not entries and is_finished is not None and not await self._redis.exists(key):
                     if await is_finished():
                         return
