@@ -218,6 +218,27 @@ class _Outbox:
             await self._publish(event, data)
 
 
+#: Seconds a run's stream may keep the event loop before letting the rest run. A graph
+#: that streams faster than the run can publish (a sync node writing in a loop, whose
+#: chunks LangGraph queues) is otherwise handled without a pause: the sends in flight, the
+#: stream readers and the SSE writes all wait behind it, so the first event of a large
+#: stream reaches the client only after the last one was produced.
+YIELD_SECONDS = 0.001
+
+
+class _Pauser:
+    """`await pause()` between chunks: yields to the event loop once `YIELD_SECONDS`
+    passed since the last yield (a clock read otherwise)."""
+
+    def __init__(self) -> None:
+        self._since = time.monotonic()
+
+    async def __call__(self) -> None:
+        if time.monotonic() - self._since >= YIELD_SECONDS:
+            await asyncio.sleep(0)
+            self._since = time.monotonic()
+
+
 #: What `_execute` returns for a run put back in the queue (shutdown, a dependency down):
 #: the run is not over, its stream goes on in its next execution.
 NOT_FINISHED = object()
@@ -471,9 +492,11 @@ class RunExecutor:
         accumulator = _MessagesAccumulator()
         publish = outbox.publish
         last_step = time.monotonic()
+        pause = _Pauser()
 
         async def handle(ns: tuple, mode: str, chunk: Any, mirror: bool = True) -> None:
             nonlocal last_step
+            await pause()
             if mode == "updates" and not ns:  # a root superstep finished
                 now = time.monotonic()
                 metrics.STEP_SECONDS.observe(now - last_step)
@@ -508,6 +531,7 @@ class RunExecutor:
             )
             async with run_stream:
                 async for event in run_stream:
+                    await pause()
                     await events.protocol_event(event)
                     # the run's own stream (join, wait) still gets its root values/updates
                     method, params = event.get("method"), event.get("params") or {}
@@ -520,6 +544,7 @@ class RunExecutor:
                     chunk = event["data"]["chunk"]
                     await handle(*(chunk if subgraphs else ((), *chunk)))
                 else:
+                    await pause()
                     await publish("events", event)
         else:
             async for chunk in graph.astream(graph_input, config, **options):
