@@ -71,10 +71,7 @@ def sse_response(
         finished = False
         try:
             async for batch in batches:
-                chunk = b"".join(
-                    ServerSentEvent(data=ev.data.decode(), event=ev.event, id=ev.id).encode()
-                    for ev in batch if keep(ev.event)
-                )
+                chunk = b"".join(sse_event(ev) for ev in batch if keep(ev.event))
                 if chunk:
                     yield chunk
             finished = True
@@ -89,6 +86,16 @@ def sse_response(
                 asyncio.get_running_loop().create_task(on_disconnect())
 
     return EventSourceResponse(body(), headers=headers, ping=15)
+
+
+def sse_event(event: StreamEvent) -> bytes:
+    """One event in SSE wire format, as sse-starlette's `ServerSentEvent` writes it; written
+    here directly when no field holds a line break (JSON data never does), the per-event
+    cost of a fast stream."""
+    ident, name, data = event.id.encode(), event.event.encode(), event.data
+    if any(b"\n" in field or b"\r" in field for field in (ident, name, data)):
+        return ServerSentEvent(data=data.decode(), event=event.event, id=event.id).encode()
+    return b"id: %s\r\nevent: %s\r\ndata: %s\r\n\r\n" % (ident, name, data)
 
 
 async def one_batch_each(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -104,22 +105,26 @@ def _entry_id(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+#: A record's header in a run stream entry: the event name's and the data's byte lengths.
+_RECORD = struct.Struct("<II")
+
+
 def _pack(event: str, data: bytes) -> bytes:
-    """One event as a run stream entry holds it: `{len(name)} {len(data)}\n{name}{data}`
-    (lengths, so names and data may hold any byte); an entry is such records back to back."""
+    """One event as a run stream entry holds it: `_RECORD` header, name, data (lengths, so
+    names and data may hold any byte); an entry is such records back to back."""
     name = event.encode()
-    return b"%d %d\n%s%s" % (len(name), len(data), name, data)
+    return _RECORD.pack(len(name), len(data)) + name + data
 
 
 def _unpack(blob: bytes) -> list[tuple[str, bytes]]:
     """The `(event, data)` records of a run stream entry (`_pack`), in order."""
     out = []
-    pos, size = 0, len(blob)
+    pos, size, header, read = 0, len(blob), _RECORD.size, _RECORD.unpack_from
     while pos < size:
-        newline = blob.index(b"\n", pos)
-        name_len, data_len = map(int, blob[pos:newline].split(b" "))
-        start = newline + 1 + name_len
-        out.append((blob[newline + 1:start].decode(), blob[start:start + data_len]))
+        name_len, data_len = read(blob, pos)
+        pos += header
+        start = pos + name_len
+        out.append((blob[pos:start].decode(), blob[start:start + data_len]))
         pos = start + data_len
     return out
 
