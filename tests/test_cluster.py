@@ -68,6 +68,25 @@ async def test_stream_join_double_text_and_resume_across_processes(cluster):
     assert (await c.threads.get(tid))["status"] == "idle"
 
 
+async def test_a_burst_streams_whole_from_every_process(cluster):
+    """2,000 custom events written in a loop reach the streams joined on every process (so
+    on processes other than the executing one) all, in order, once; a stream resumed on
+    another process with `Last-Event-ID` continues right after that event."""
+    clients = [get_client(url=p.url) for p in cluster]
+    tid = (await clients[0].threads.create())["thread_id"]
+    run = await clients[0].runs.create(tid, "burst", input={"count": 2000}, stream_mode=["custom"])
+
+    async def custom(client, **kw):
+        return [p async for p in client.runs.join_stream(tid, run["run_id"], **kw) if p.event == "custom"]
+
+    streams = await asyncio.gather(*(custom(c) for c in clients))
+    for parts in streams:
+        assert [p.data["i"] for p in parts] == list(range(2000))
+    for cut, client in ((0, clients[1]), (1234, clients[2]), (1999, clients[0])):
+        rest = await custom(client, last_event_id=streams[0][cut].id)
+        assert [p.data["i"] for p in rest] == list(range(cut + 1, 2000))
+
+
 async def test_two_hundred_runs_each_execute_exactly_once(cluster):
     clients = [get_client(url=p.url) for p in cluster]
     threads = [await clients[i % 3].threads.create() for i in range(50)]

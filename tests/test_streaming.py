@@ -114,6 +114,22 @@ async def test_join_stream_replays_a_background_run(client):
     assert (await client.runs.get(thread["thread_id"], run["run_id"]))["status"] == "success"
 
 
+async def test_a_burst_arrives_whole_and_resumes_after_any_event(client):
+    """2,000 custom events written in a loop (faster than the run publishes them, so they
+    travel in batches) reach the client all, in order, once; `Last-Event-ID` set to any
+    event's id (one in the middle of a batch too) resumes right after that event."""
+    tid = (await client.threads.create())["thread_id"]
+    parts = await _collect(client.runs.stream(tid, "burst", input={"count": 2000}, stream_mode="custom"))
+    custom = [p for p in parts if p.event == "custom"]
+    assert [p.data["i"] for p in custom] == list(range(2000))
+    ids = [p.id for p in parts]
+    assert all(ids) and len(set(ids)) == len(ids)
+    run_id = parts[0].data["run_id"]  # the `metadata` event
+    for cut in (0, 1, 999, 1998, 1999):
+        rest = await _collect(client.runs.join_stream(tid, run_id, last_event_id=custom[cut].id))
+        assert [p.data["i"] for p in rest if p.event == "custom"] == list(range(cut + 1, 2000))
+
+
 async def test_error_event_when_graph_raises(client):
     thread = await client.threads.create()
     parts = await _collect(client.runs.stream(thread["thread_id"], "failing", input={}))

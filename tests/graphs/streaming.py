@@ -1,5 +1,6 @@
 """A chat-model node (a deterministic fake from langchain_core), custom stream events,
-and a subgraph: exercises every stream mode."""
+and a subgraph: exercises every stream mode. `burst`: one sync node writing `count`
+custom events `{"i": 0..count-1}` in a loop, faster than a run publishes them."""
 
 import operator
 from typing import Annotated, TypedDict
@@ -42,3 +43,20 @@ builder.add_node("sub", subgraph)
 builder.add_edge(START, "chat")
 builder.add_edge("chat", "sub")
 graph = builder.compile()
+
+
+class BurstState(TypedDict, total=False):
+    count: int
+
+
+def write_burst(state: BurstState):
+    write = get_stream_writer()
+    for i in range(state.get("count", 0)):
+        write({"i": i})
+    return {"count": state.get("count", 0)}
+
+
+burst_builder = StateGraph(BurstState)
+burst_builder.add_node("write_burst", write_burst)
+burst_builder.add_edge(START, "write_burst")
+burst = burst_builder.compile()
