@@ -7,7 +7,6 @@ Semantics follow the LangGraph Server API (`langgraph_sdk` `RunsClient`).
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from urllib.parse import urlparse
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, overlay_config, thread_config
 from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
 from waypoint.service.waiting import run_has_ended, wait_run_ended
-from waypoint.storage import InterruptAnswered, Storage, ThreadBusy, TickTaken
+from waypoint.storage import InterruptAnswered, Storage, ThreadBusy
 from waypoint.storage.base import ACTIVE_RUN_STATUSES
 from waypoint.streams import Broker, CancelAction, StreamEvent
 
@@ -69,7 +68,7 @@ class RunService:
         (see `decisions.py`) with `decision_action`. `protocol` marks a run started through
         the thread streaming protocol (its events come from LangGraph's v3 stream).
         `cron_tick` (see `Storage.create_run`) fires a cron's tick with this run: `TickTaken`
-        when it was fired already (a temporary thread made for the run is deleted again).
+        when it was fired already (nothing is written, a stateless run's thread included).
         """
         self.check_fields(body)
         assistant = await self.assistants.resolve(body["assistant_id"])
@@ -83,11 +82,7 @@ class RunService:
             if _checkpoint_of(body).get("checkpoint_id"):
                 raise NotFound("A stateless run has no checkpoint to start from: its thread is new")
             await self._check_run_against_graph(None, assistant, body)
-            thread_id = str(uuid.uuid4())
-            cron = {"cron_id": cron_tick["cron_id"]} if cron_tick else {}
-            await self.storage.create_thread(
-                thread_id, metadata={"graph_id": graph_id, "assistant_id": assistant["assistant_id"], **cron}
-            )
+            thread_id = str(uuid.uuid4())  # created with the run, in its transaction
             temporary = (body.get("on_completion") or "delete") == "delete"
         else:
             try:
@@ -141,16 +136,17 @@ class RunService:
                 reject_if_busy=strategy == "reject",
                 decisions=decisions,
                 # The thread's graph is the one its runs use (as the official server records).
-                thread_metadata={"graph_id": graph_id, "assistant_id": assistant["assistant_id"]},
+                thread_metadata={
+                    "graph_id": graph_id, "assistant_id": assistant["assistant_id"],
+                    **({"cron_id": cron_tick["cron_id"]} if stateless and cron_tick else {}),
+                },
                 cron_tick=cron_tick,
+                new_thread=stateless,
             )
         except BaseException as exc:
             self.assistants.forget_for_run(run_id)
             if isinstance(exc, (ThreadBusy, InterruptAnswered)):
                 raise Conflict(str(exc)) from None
-            if isinstance(exc, TickTaken) and stateless:  # the thread made for this run
-                with contextlib.suppress(NotFound):
-                    await self.storage.delete_thread(thread_id)
             raise
         metrics.decisions_recorded(decisions)
         if strategy in ("interrupt", "rollback"):

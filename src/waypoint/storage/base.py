@@ -273,10 +273,13 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def create_run(
         self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
-        thread_metadata: dict | None = None, cron_tick: Record | None = None,
+        thread_metadata: dict | None = None, cron_tick: Record | None = None, new_thread: bool = False,
     ) -> tuple[Record, list[str]]:
         """Insert a `pending` run, its `decisions` (the interrupts a resume answers), merge
         `thread_metadata` into the thread's metadata and mark the thread `busy`, atomically.
+        With `new_thread` the thread is inserted in the same transaction (a stateless run's
+        temporary thread, with `thread_metadata`) instead of being required to exist;
+        `AlreadyExists` if its id is taken.
         With `cron_tick` (`cron_id`, `run_date`: the tick fired, `next_run_date`: the next
         one or None), the cron's `next_run_date` moves from `run_date` to `next_run_date`
         in the same transaction (compare-and-set), else `TickTaken` and nothing is written.

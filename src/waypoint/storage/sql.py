@@ -499,12 +499,16 @@ class SqlStorage(Storage):
         self, conn: sa.Connection, thread_id: str, *, metadata: dict,
         if_exists: Literal["raise", "do_nothing"] = "raise",
     ) -> Record:
+        return _insert_once(conn, self._insert_thread, self._thread_row(thread_id, metadata), if_exists,
+                            f"Thread {thread_id}", lambda: self._get_thread(conn, thread_id))
+
+    def _thread_row(self, thread_id: str, metadata: dict, status: str = "idle") -> Record:
         now = now_iso()
-        return _insert_once(conn, self._insert_thread, {
+        return {
             "thread_id": thread_id, "created_at": now, "updated_at": now, "state_updated_at": now,
-            "metadata": metadata, "config": {}, "status": "idle", "interrupts": {},
+            "metadata": metadata, "config": {}, "status": status, "interrupts": {},
             **dict(zip(("ttl_minutes", "ttl_strategy"), thread_ttl_columns(self.default_thread_ttl))),
-        }, if_exists, f"Thread {thread_id}", lambda: self._get_thread(conn, thread_id))
+        }
 
     @staticmethod
     def _get_thread(conn: sa.Connection, thread_id: str) -> Record:
@@ -584,13 +588,16 @@ class SqlStorage(Storage):
     @operation("transaction")
     def create_run(
         self, conn: sa.Connection, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
-        thread_metadata: dict | None = None, cron_tick: Record | None = None,
+        thread_metadata: dict | None = None, cron_tick: Record | None = None, new_thread: bool = False,
     ) -> tuple[Record, list[str]]:
         thread_id = run["thread_id"]
-        if conn.execute(self._lock_thread, {"p_thread_id": thread_id}).first() is None:
+        if new_thread:  # inserted busy, locked by this transaction until it commits
+            _insert_once(conn, self._insert_thread, self._thread_row(thread_id, thread_metadata or {}, "busy"),
+                         "raise", f"Thread {thread_id}", dict)
+        elif conn.execute(self._lock_thread, {"p_thread_id": thread_id}).first() is None:
             raise NotFound(f"Thread {thread_id} not found")
         now = now_iso()  # under the thread lock: created_at follows queue order
-        active = list(conn.execute(self._active_runs, {"p_thread_id": thread_id}).scalars())
+        active = [] if new_thread else list(conn.execute(self._active_runs, {"p_thread_id": thread_id}).scalars())
         if active and reject_if_busy:
             raise ThreadBusy(thread_id, active)
         for decision in decisions:
@@ -607,7 +614,9 @@ class SqlStorage(Storage):
             conn.execute(_INSERT_DECISION, [
                 _decision_row({**d, "thread_id": thread_id, "run_id": run["run_id"]}) for d in decisions
             ])
-        if thread_metadata:
+        if new_thread:
+            pass  # inserted busy, with its metadata
+        elif thread_metadata:
             conn.execute(self._mark_busy_merge, {"p_thread_id": thread_id, "p_now": now, "p_patch": thread_metadata})
         else:
             conn.execute(_MARK_BUSY, {"p_thread_id": thread_id, "p_now": now})
