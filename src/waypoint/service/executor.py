@@ -224,18 +224,22 @@ class _Outbox:
 #: stream readers and the SSE writes all wait behind it, so the first event of a large
 #: stream reaches the client only after the last one was produced.
 YIELD_SECONDS = 0.001
+#: Event loop turns such a pause gives: a reply reaching its reader, the reader handing it
+#: to a subscriber, the subscriber writing it out take a turn each.
+YIELD_TURNS = 3
 
 
 class _Pauser:
-    """`await pause()` between chunks: yields to the event loop once `YIELD_SECONDS`
-    passed since the last yield (a clock read otherwise)."""
+    """`await pause()` between chunks: gives the event loop `YIELD_TURNS` turns once
+    `YIELD_SECONDS` passed since the last pause (a clock read otherwise)."""
 
     def __init__(self) -> None:
         self._since = time.monotonic()
 
     async def __call__(self) -> None:
         if time.monotonic() - self._since >= YIELD_SECONDS:
-            await asyncio.sleep(0)
+            for _ in range(YIELD_TURNS):
+                await asyncio.sleep(0)
             self._since = time.monotonic()
 
 
