@@ -20,6 +20,12 @@ GRAPHS_CONFIG = ROOT / "tests" / "graphs" / "langgraph.json"
 EXAMPLES_CONFIG = ROOT / "examples" / "langgraph.json"
 
 
+#: Seconds a server gets to start: a bound for a hung start-up, not a timed check. Generous,
+#: as on a loaded 2-core CI machine a start (imports, migrations) took over 30 s and one
+#: late session-wide server failed every test that used it.
+START_TIMEOUT = 120.0
+
+
 def write_config(path: Path, **sections) -> Path:
     """Write a langgraph.json at `path` serving tests/graphs' graphs plus `sections`
     (`http`, `auth`, `webhooks`, …); returns `path`."""
@@ -38,7 +44,7 @@ def start_up_error(config: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "waypoint", "serve", "--config", str(config), "--port", str(free_port()),
          "--database-uri", f"sqlite:///{config.parent / 'refused.sqlite'}"],
-        capture_output=True, text=True, timeout=60, cwd=config.parent,
+        capture_output=True, text=True, timeout=START_TIMEOUT, cwd=config.parent,
     )
     assert done.returncode == 2, f"exit {done.returncode}:\n{done.stderr}"
     return done.stderr
@@ -77,7 +83,7 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
         """Launch the process and wait until it answers `/ok`."""
         return self.launch().wait_ready(timeout)
 
@@ -94,7 +100,7 @@ class ServerProcess:
         )
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> ServerProcess:
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> ServerProcess:
         """Wait until the launched process answers `/ok`; raise with its log if it does not."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
