@@ -6,8 +6,12 @@ server's history shows it in `metadata.thread_id`, so clients filter and display
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow, dict_row
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -28,4 +32,21 @@ class SqliteCheckpointer(ThreadIdInMetadata, AsyncSqliteSaver):
 
 
 class PostgresCheckpointer(ThreadIdInMetadata, AsyncPostgresSaver):
-    """`AsyncPostgresSaver` recording `metadata.thread_id`."""
+    """`AsyncPostgresSaver` recording `metadata.thread_id`, on a psycopg pool (`conn`).
+
+    Each call takes its own pooled connection: no process-wide lock around the saver (the
+    base class serialises every call of every run on its `lock`, which only a single shared
+    connection needs). The statements of one write (`aput`: the channel blobs and the
+    checkpoint; `aput_writes`: every write of a task; `adelete_thread`) go pipelined in ONE
+    transaction: one commit instead of one per statement on the pool's autocommit
+    connections, and a checkpoint never lands without its blobs."""
+
+    @asynccontextmanager
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        async with self.conn.connection() as conn:
+            if pipeline:
+                async with conn.pipeline(), conn.transaction(), conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    yield cur
+            else:
+                async with conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    yield cur
