@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -96,6 +97,33 @@ class _ConnectionWatch:
                 raise sa.exc.DisconnectionError(f"pooled connection lost: {exc}") from exc
 
 
+class _CheckpointPool(AsyncConnectionPool):
+    """psycopg's pool for langgraph's checkpointer and store, pinging a connection on
+    checkout only when it sat idle over `IDLE_PING_SECONDS` or was returned before a
+    server-row engine last lost a connection (`_ConnectionWatch`), instead of on every
+    checkout (`check=check_connection`: one more round trip and one more PostgreSQL
+    transaction per checkpointer call). A connection that fails the ping is replaced."""
+
+    def __init__(self, uri: str, watch: _ConnectionWatch, **options: Any):
+        self._returned_at: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._watch = watch
+        super().__init__(uri, check=self._check_if_stale, **options)
+
+    async def putconn(self, conn: Any) -> None:
+        now = time.monotonic()
+        if conn.broken or conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.UNKNOWN:
+            self._watch.lost_at = now  # PostgreSQL went away: every idle connection is suspect
+        self._returned_at[conn] = now
+        await super().putconn(conn)
+
+    async def _check_if_stale(self, conn: Any) -> None:
+        returned_at = self._returned_at.get(conn)
+        if (returned_at is not None and time.monotonic() - returned_at <= IDLE_PING_SECONDS
+                and returned_at > self._watch.lost_at):
+            return
+        await AsyncConnectionPool.check_connection(conn)
+
+
 def _call(engine: sa.Engine, fn: Callable[[sa.Connection], T], retry: bool) -> T:
     # Checkout, statements, commit and checkin in one greenlet: one switch per round trip.
     # With `retry`, an operation whose connection turned out dead before its commit (nothing
@@ -157,11 +185,11 @@ class PostgresDialect(Dialect):
         # Autocommit connections never hold a transaction: nothing to reset on checkin.
         self._auto = self._engine(self.pool_size, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
         self._tx = self._engine(max(2, self.pool_size // 2))
-        self._pool = AsyncConnectionPool(
-            self.uri, min_size=2, max_size=self.langgraph_pool_size, open=False,
-            # Checked on checkout: connections broken while PostgreSQL was down are replaced
-            # instead of failing the request (the pool recovers by itself).
-            check=AsyncConnectionPool.check_connection, timeout=POOL_TIMEOUT_SECONDS,
+        self._pool = _CheckpointPool(
+            self.uri, self._watch, min_size=2, max_size=self.langgraph_pool_size, open=False,
+            # Checked on checkout when idle: connections broken while PostgreSQL was down are
+            # replaced instead of failing the request (the pool recovers by itself).
+            timeout=POOL_TIMEOUT_SECONDS,
             # What langgraph-checkpoint-postgres requires of its connections.
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         )
