@@ -281,18 +281,23 @@ class RunExecutor:
     async def _publish(self, run_id: str, event: str, data: Any) -> None:
         await self.broker.publish(run_id, event, serde.dumps(data))
 
-    async def execute(self, run: dict) -> None:
+    async def execute(self, run: dict) -> bool:
         """Run `run` (already marked `running`) to a terminal status, then end its stream.
 
         Terminal statuses: `success` (also when it stops at an interrupt or breakpoint),
         `error`, `timeout`, `interrupted` (cancelled with action `interrupt`); a run
         cancelled with action `rollback` is deleted with the checkpoints it wrote. A run
         that a failing dependency or shutdown stops is not ended: it goes back to the queue.
+
+        Returns whether the run's end may let a queued run start (another run of its thread
+        is pending, or the run went back to the queue, or its end is not known): False only
+        when it ended leaving its thread without an active run.
         """
         run_id, thread_id = run["run_id"], run["thread_id"]
         output: Any = None
+        outcome = {"frees_queued": True}
         try:
-            output = await self._execute(run)
+            output = await self._execute(run, outcome)
         except NotFound:
             log.info("run %s ended after its thread was deleted", run_id)
         except Exception as exc:
@@ -310,9 +315,11 @@ class RunExecutor:
                 if run["kwargs"].get("temporary"):  # stateless run, on_completion="delete"
                     with contextlib.suppress(NotFound):
                         await self.storage.delete_thread(thread_id)
-            # (the worker pool wakes the workers when this task ends: the thread is free)
+            # (the worker pool wakes the workers when this task ends, if a queued run
+            # may start now)
+        return outcome["frees_queued"]
 
-    async def _execute(self, run: dict) -> Any:
+    async def _execute(self, run: dict, outcome: dict) -> Any:
         run_id, thread_id, kwargs = run["run_id"], run["thread_id"], run["kwargs"]
         started = time.monotonic()
         attempt = run.get("attempt") or 1
@@ -392,6 +399,9 @@ class RunExecutor:
             finished = await self.storage.finish_run(
                 run_id, status=status, output=output, error=error, thread_state=thread_state
             )
+            # The thread's status came from the same transaction, under its row lock: `busy`
+            # means a run of it is queued; otherwise a run created later wakes the pool itself.
+            outcome["frees_queued"] = finished.get("thread_status") == "busy"
             metrics.run_finished(status, time.monotonic() - started)
             if status == "success":
                 await (events.interrupted(pending) if pending else events.lifecycle("completed"))

@@ -51,6 +51,9 @@ class WorkerPool:
         self._draining_since: float | None = None
         self._broker_down = False
         self._active: dict[str, asyncio.Task] = {}
+        #: Whether runs may be queued that the last claim left (it filled every free slot,
+        #: or the pool was full): a slot freed then needs a claim pass.
+        self._maybe_queued = True
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -164,10 +167,11 @@ class WorkerPool:
                 # means none other is available now (a later wake-up claims the next ones).
                 runs = (await self.storage.claim_runs(self.worker_id, self.lease_seconds, free)
                         if free > 0 and self._draining_since is None else [])
+                self._maybe_queued = free <= 0 or len(runs) >= free
                 for run in runs:
                     task = asyncio.create_task(self.executor.execute(run), name=f"run-{run['run_id']}")
                     self._active[run["run_id"]] = task
-                    task.add_done_callback(lambda _t, rid=run["run_id"]: self._done(rid))
+                    task.add_done_callback(lambda t, rid=run["run_id"]: self._done(rid, t))
                 timeout = POLL_SECONDS
                 if quiet and (next_at := await self.storage.next_run_available_at()) is not None:
                     timeout = min(timeout, max(0.01, seconds_until(next_at)))
@@ -181,6 +185,12 @@ class WorkerPool:
                 log.exception("worker pool loop failed; retrying")
                 await asyncio.sleep(POLL_SECONDS)
 
-    def _done(self, run_id: str) -> None:
+    def _done(self, run_id: str, task: asyncio.Task) -> None:
+        """A run's task ended: its slot is free. The pool (and the cluster's) is woken only
+        when a queued run may start now: one of its thread's (`execute` says so), or one
+        the last claim could not take for want of a slot. Otherwise no claim would find
+        anything: a run created later wakes the pool itself."""
         self._active.pop(run_id, None)
-        self.broker.notify_runs_available()
+        frees_queued = task.cancelled() or task.exception() is not None or task.result() is not False
+        if frees_queued or self._maybe_queued:
+            self.broker.notify_runs_available()

@@ -374,7 +374,9 @@ class Storage(abc.ABC):
     ) -> Record:
         """Set a run's terminal status and its result (the body `runs.join` returns) and, in
         the same transaction, the thread's state (`set_thread_state` keywords) if given.
-        Returns the updated run; raises `NotFound` if it is gone (its thread was deleted)."""
+        Returns the updated run, with `thread_status` (the status the thread got: `busy`
+        when another run of it is still pending) when `thread_state` was given; raises
+        `NotFound` if it is gone (its thread was deleted)."""
 
     @abc.abstractmethod
     async def cancel_pending_run(self, run_id: str, action: Literal["interrupt", "rollback"]) -> bool:

@@ -134,7 +134,7 @@ _SET_THREAD_STATE = sa.update(threads).where(threads.c.thread_id == _p("thread_i
     "status": sa.case((sa.exists().where(runs.c.thread_id == threads.c.thread_id,
                                          runs.c.status.in_(ACTIVE_RUN_STATUSES)), "busy"),
                       else_=_p("status", sa.Text)),
-})
+}).returning(threads.c.status)
 _COPY_THREAD = sa.insert(threads).from_select(
     ["thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config", "status",
      "values", "interrupts", "error"],
@@ -538,11 +538,13 @@ class SqlStorage(Storage):
 
     @staticmethod
     def _set_thread_state(conn: sa.Connection, thread_id: str, *, values: Any, interrupts: dict,
-                          error: Any, status: str) -> None:
-        conn.execute(_SET_THREAD_STATE, {
+                          error: Any, status: str) -> str | None:
+        """Store the thread's state; returns the status it got (`busy` while a run is active,
+        None when the thread is gone)."""
+        return conn.execute(_SET_THREAD_STATE, {
             "p_thread_id": thread_id, "p_values": values, "p_interrupts": interrupts, "p_error": error,
             "p_now": now_iso(), "p_status": status,
-        })
+        }).scalar()
 
     @operation("transaction")
     def set_thread_state(
@@ -755,7 +757,7 @@ class SqlStorage(Storage):
         if row is None:
             raise NotFound(f"Run {run_id} not found")
         if thread_state is not None:
-            self._set_thread_state(conn, row["thread_id"], **thread_state)
+            row["thread_status"] = self._set_thread_state(conn, row["thread_id"], **thread_state)
         return row
 
     async def finish_run(
