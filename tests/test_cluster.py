@@ -199,3 +199,24 @@ async def test_many_concurrent_waits_on_one_process(cluster):
     # More waiting clients than redis-py's default pool size (100) of stream subscriptions.
     results = await asyncio.gather(*(cycle(i) for i in range(150)))
     assert sorted(results) == sorted(f"t{i}" for i in range(150))
+
+
+async def test_assistant_update_on_one_process_is_seen_by_runs_created_on_another(cluster):
+    # Each process keeps the assistants it created runs with; an update made through another
+    # process must still reach the next run (checked in the run's own transaction).
+    a, b, _ = (get_client(url=p.url) for p in cluster)
+    assistant = await a.assistants.create("factory", config={"configurable": {"user": "v1"}})
+    aid = assistant["assistant_id"]
+    thread = await b.threads.create()
+    assert (await b.runs.wait(thread["thread_id"], aid, input={}))["user"] == "v1"  # cached on B now
+
+    await a.assistants.update(aid, config={"configurable": {"user": "v2"}})
+    assert (await b.runs.wait(thread["thread_id"], aid, input={}))["user"] == "v2"
+    await a.assistants.set_latest(aid, 1)
+    assert (await b.runs.wait(None, aid, input={}))["user"] == "v1"  # a stateless run checks it too
+    assert (await b.runs.wait(thread["thread_id"], aid, input={}))["user"] == "v1"
+
+    await a.assistants.delete(aid)
+    with pytest.raises(Exception) as refused:
+        await b.runs.wait(thread["thread_id"], aid, input={})
+    assert getattr(refused.value, "response", None) is not None and refused.value.response.status_code == 404

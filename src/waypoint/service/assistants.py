@@ -85,6 +85,9 @@ def flat_config_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
     return flat
 
 
+#: Most assistants `AssistantService.for_new_run` keeps per process.
+_CACHE_MAX = 1_000
+
 #: Most assistants `AssistantService.remember_for_run` keeps: runs that another process
 #: starts never collect theirs, so the oldest are dropped past this count.
 _FOR_RUNS_MAX = 10_000
@@ -98,6 +101,32 @@ class AssistantService:
         self.registry = registry
         #: run id -> the assistant the run was created with, until the run starts here.
         self._for_runs: dict[str, dict[str, Any]] = {}
+        #: assistant id -> the assistant as last read here, for run creation (which checks
+        #: it is still current in its own transaction: `Storage.create_run(assistant_stamp=)`).
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    async def for_new_run(self, assistant_id: str) -> tuple[dict[str, Any], tuple[int, str] | None]:
+        """The assistant a new run is created with, as `resolve` gives it, but from this
+        process's cache when it holds it: then also its stamp `(version, updated_at)`, to
+        pass to `Storage.create_run`, which refuses it (`AssistantChanged`) if it is no
+        longer current; None when it was read just now. Raises `NotFound`."""
+        cached = self._cache.get(self._cache_key(assistant_id))
+        if cached is not None:
+            return cached, (cached["version"], cached["updated_at"])
+        assistant = await self.resolve(assistant_id)
+        self._cache[assistant["assistant_id"]] = assistant
+        if len(self._cache) > _CACHE_MAX:
+            del self._cache[next(iter(self._cache))]
+        return assistant, None
+
+    def forget(self, assistant_id: str) -> None:
+        """Drop the cached assistant (it changed); `assistant_id` as `resolve` takes it."""
+        self._cache.pop(self._cache_key(assistant_id), None)
+
+    def _cache_key(self, assistant_id: str) -> str:
+        if _is_uuid(assistant_id) or assistant_id not in self.registry:
+            return assistant_id
+        return system_assistant_id(assistant_id)
 
     def remember_for_run(self, run_id: str, assistant: dict[str, Any]) -> None:
         """Keep `assistant`, as just read to create the run `run_id`, for that run's start
@@ -176,6 +205,7 @@ class AssistantService:
         if body.get("graph_id") is not None:
             self._check_graph(body["graph_id"])
         fields = {k: v for k, v in body.items() if v is not None}
+        self.forget(assistant["assistant_id"])
         return await self.storage.update_assistant(assistant["assistant_id"], fields)
 
     async def versions(self, assistant_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -193,10 +223,12 @@ class AssistantService:
         `assistants.set_latest`): reads and new runs use its config, context, metadata,
         name, description and graph. Raises `NotFound` (assistant or version)."""
         assistant = await self.resolve(assistant_id)
+        self.forget(assistant["assistant_id"])
         return await self.storage.set_assistant_version(assistant["assistant_id"], version)
 
     async def delete(self, assistant_id: str) -> None:
         assistant = await self.resolve(assistant_id)
+        self.forget(assistant["assistant_id"])
         await self.storage.delete_assistant(assistant["assistant_id"])
 
     async def search(self, body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, overlay_config, thread_config
 from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
 from waypoint.service.waiting import run_has_ended, wait_run_ended
-from waypoint.storage import InterruptAnswered, Storage, ThreadBusy
+from waypoint.storage import AssistantChanged, InterruptAnswered, Storage, ThreadBusy
 from waypoint.storage.base import ACTIVE_RUN_STATUSES
 from waypoint.streams import Broker, CancelAction, StreamEvent
 
@@ -71,7 +71,21 @@ class RunService:
         when it was fired already (nothing is written, a stateless run's thread included).
         """
         self.check_fields(body)
-        assistant = await self.assistants.resolve(body["assistant_id"])
+        try:
+            return await self._create(thread_id, body, decision_action=decision_action, protocol=protocol,
+                                      cron_tick=cron_tick)
+        except AssistantChanged:  # the cached assistant is stale: again, with it read afresh
+            self.assistants.forget(body["assistant_id"])
+            return await self._create(thread_id, body, decision_action=decision_action, protocol=protocol,
+                                      cron_tick=cron_tick)
+
+    async def _create(
+        self, thread_id: str | None, body: dict[str, Any], *, decision_action: str, protocol: bool,
+        cron_tick: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """`create`, with the assistant from this process's cache (checked current in the
+        run's transaction: `AssistantChanged` when it is not) or read now."""
+        assistant, stamp = await self.assistants.for_new_run(body["assistant_id"])
         graph_id = assistant["graph_id"]
         temporary = False
         stateless = thread_id is None
@@ -142,6 +156,7 @@ class RunService:
                 },
                 cron_tick=cron_tick,
                 new_thread=stateless,
+                assistant_stamp=stamp,
             )
         except BaseException as exc:
             self.assistants.forget_for_run(run_id)

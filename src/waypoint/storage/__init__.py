@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from waypoint.storage.base import (
     AlreadyExists,
+    AssistantChanged,
     ExtensionMissing,
     InterruptAnswered,
     NotFound,
@@ -15,7 +16,7 @@ from waypoint.storage.base import (
 )
 
 __all__ = [
-    "AlreadyExists", "ExtensionMissing", "InterruptAnswered", "NotFound", "Storage", "StorageError", "ThreadBusy",
+    "AlreadyExists", "AssistantChanged", "ExtensionMissing", "InterruptAnswered", "NotFound", "Storage", "StorageError", "ThreadBusy",
     "TickTaken", "UnsupportedValue", "open_storage",
 ]
 

@@ -79,6 +79,11 @@ class InterruptAnswered(StorageError):
         super().__init__(f"Interrupt {interrupt_id} of thread {thread_id} was already answered by {by}")
 
 
+class AssistantChanged(StorageError):
+    """A run's assistant was updated, re-pinned or deleted since the caller read it (the
+    `assistant_stamp` given to `create_run` no longer matches): nothing was written."""
+
+
 class TickTaken(StorageError):
     """A cron tick was already fired (another process compare-and-set its `next_run_date`
     first) or the cron changed meanwhile: nothing was written."""
@@ -274,6 +279,7 @@ class Storage(abc.ABC):
     async def create_run(
         self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
         thread_metadata: dict | None = None, cron_tick: Record | None = None, new_thread: bool = False,
+        assistant_stamp: tuple[int, str] | None = None,
     ) -> tuple[Record, list[str]]:
         """Insert a `pending` run, its `decisions` (the interrupts a resume answers), merge
         `thread_metadata` into the thread's metadata and mark the thread `busy`, atomically.
@@ -283,6 +289,9 @@ class Storage(abc.ABC):
         With `cron_tick` (`cron_id`, `run_date`: the tick fired, `next_run_date`: the next
         one or None), the cron's `next_run_date` moves from `run_date` to `next_run_date`
         in the same transaction (compare-and-set), else `TickTaken` and nothing is written.
+        With `assistant_stamp` (`(version, updated_at)` of the run's assistant as the caller
+        read it, e.g. from a cache), the stored assistant is checked in the same transaction:
+        `AssistantChanged` and nothing is written when it differs or is gone.
 
         `run` carries run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy
         and optionally `available_at` (ISO time before which no worker picks it up).

@@ -26,6 +26,7 @@ from waypoint.storage import migrations
 from waypoint.storage.base import (
     ACTIVE_RUN_STATUSES,
     AlreadyExists,
+    AssistantChanged,
     InterruptAnswered,
     NotFound,
     Record,
@@ -112,6 +113,8 @@ def operation(mode: Mode) -> Callable:
 
 # -- statements that are the same on every database ----------------------------------
 _GET_ASSISTANT = sa.select(assistants).where(assistants.c.assistant_id == _p("assistant_id"))
+_ASSISTANT_STAMP = sa.select(assistants.c.version, assistants.c.updated_at).where(
+    assistants.c.assistant_id == _p("assistant_id"))
 _DELETE_ASSISTANT = sa.delete(assistants).where(assistants.c.assistant_id == _p("assistant_id"))
 #: Record the assistant row as it now is as its version (the official `AssistantVersion`).
 _VERSION_COLUMNS = ("assistant_id", "version", "graph_id", "config", "context", "metadata", "name", "description")
@@ -591,6 +594,7 @@ class SqlStorage(Storage):
     def create_run(
         self, conn: sa.Connection, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
         thread_metadata: dict | None = None, cron_tick: Record | None = None, new_thread: bool = False,
+        assistant_stamp: tuple[int, str] | None = None,
     ) -> tuple[Record, list[str]]:
         thread_id = run["thread_id"]
         if new_thread:  # inserted busy, locked by this transaction until it commits
@@ -598,6 +602,10 @@ class SqlStorage(Storage):
                          "raise", f"Thread {thread_id}", dict)
         elif conn.execute(self._lock_thread, {"p_thread_id": thread_id}).first() is None:
             raise NotFound(f"Thread {thread_id} not found")
+        if assistant_stamp is not None:
+            stored = conn.execute(_ASSISTANT_STAMP, {"p_assistant_id": run["assistant_id"]}).first()
+            if stored is None or tuple(stored) != tuple(assistant_stamp):
+                raise AssistantChanged(f"Assistant {run['assistant_id']} changed since it was read")
         now = now_iso()  # under the thread lock: created_at follows queue order
         active = [] if new_thread else list(conn.execute(self._active_runs, {"p_thread_id": thread_id}).scalars())
         if active and reject_if_busy:
