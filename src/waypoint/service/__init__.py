@@ -77,6 +77,7 @@ class Services:
         deadlines = DeadlineSweeper(storage, runs, threads, executor.webhooks, notifier=notifier)
         pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds,
                           max_attempts=max_run_attempts, shutdown_grace_seconds=shutdown_grace_seconds)
+        runs.pool = pool
         return cls(
             storage, broker, registry, assistants, threads, runs, StoreService(storage, store_config), pool,
             deadlines, ThreadStreamer(storage, broker, threads), ThreadProtocol(storage, broker, runs, threads),

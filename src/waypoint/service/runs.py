@@ -26,6 +26,7 @@ from waypoint.service.state import pending_interrupts
 from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, overlay_config, thread_config
 from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
+from waypoint.service.worker import WorkerPool
 from waypoint.service.waiting import run_has_ended, wait_run_ended
 from waypoint.storage import AssistantChanged, InterruptAnswered, Storage, ThreadBusy
 from waypoint.storage.base import ACTIVE_RUN_STATUSES
@@ -38,6 +39,9 @@ class RunService:
 
     #: Where webhooks may go (`Services.build` sets the deployment's).
     webhook_policy: WebhookPolicy = WebhookPolicy()
+    #: This process's worker pool (`Services.build` sets it): a run that may start at once
+    #: is inserted claimed by it when it has a free slot. None: runs are always queued.
+    pool: WorkerPool | None = None
 
     def __init__(
         self,
@@ -136,6 +140,7 @@ class RunService:
         )
         run_id = str(uuid.uuid4())
         self.assistants.remember_for_run(run_id, assistant)
+        claim = self.pool.reserve() if self.pool is not None and after <= 0 else None
         try:
             run, active = await self.storage.create_run(
                 {
@@ -157,17 +162,26 @@ class RunService:
                 cron_tick=cron_tick,
                 new_thread=stateless,
                 assistant_stamp=stamp,
+                claim=claim,
             )
         except BaseException as exc:
+            if claim is not None:
+                self.pool.release()
             self.assistants.forget_for_run(run_id)
             if isinstance(exc, (ThreadBusy, InterruptAnswered)):
                 raise Conflict(str(exc)) from None
             raise
+        if claim is not None:
+            if run["status"] == "running":  # inserted claimed: no queue, no claim transaction
+                self.pool.start_claimed(run)
+            else:
+                self.pool.release()
         metrics.decisions_recorded(decisions)
         if strategy in ("interrupt", "rollback"):
             for active_id in active:
                 await self.cancel(thread_id, active_id, action=strategy)
-        self.broker.notify_runs_available()
+        if run["status"] == "pending":
+            self.broker.notify_runs_available()
         return public_run(run)
 
     def check_fields(self, body: dict[str, Any]) -> None:

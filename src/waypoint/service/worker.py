@@ -54,6 +54,8 @@ class WorkerPool:
         #: Whether runs may be queued that the last claim left (it filled every free slot,
         #: or the pool was full): a slot freed then needs a claim pass.
         self._maybe_queued = True
+        #: Slots promised to runs being created here (`reserve`), not yet started or released.
+        self._reserved = 0
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -162,16 +164,14 @@ class WorkerPool:
                 if not await self._broker_answers():
                     await asyncio.sleep(POLL_SECONDS)
                     continue
-                free = self.size - len(self._active)
+                free = self.size - len(self._active) - self._reserved
                 # One claim per wake-up, for every free slot: fewer runs came back than asked
                 # means none other is available now (a later wake-up claims the next ones).
                 runs = (await self.storage.claim_runs(self.worker_id, self.lease_seconds, free)
                         if free > 0 and self._draining_since is None else [])
                 self._maybe_queued = free <= 0 or len(runs) >= free
                 for run in runs:
-                    task = asyncio.create_task(self.executor.execute(run), name=f"run-{run['run_id']}")
-                    self._active[run["run_id"]] = task
-                    task.add_done_callback(lambda t, rid=run["run_id"]: self._done(rid, t))
+                    self._start(run)
                 timeout = POLL_SECONDS
                 if quiet and (next_at := await self.storage.next_run_available_at()) is not None:
                     timeout = min(timeout, max(0.01, seconds_until(next_at)))
@@ -184,6 +184,34 @@ class WorkerPool:
             except Exception:
                 log.exception("worker pool loop failed; retrying")
                 await asyncio.sleep(POLL_SECONDS)
+
+    def reserve(self) -> tuple[str, float] | None:
+        """Promise a slot to a run about to be created in this process, so that it can be
+        inserted already claimed (`Storage.create_run(claim=)`) instead of queued and then
+        claimed in a transaction of its own. Returns the claim (`(worker_id, lease_seconds)`),
+        or None when no slot is free, the pool drains or the broker does not answer. The
+        caller then calls `start_claimed` (the run was inserted claimed) or `release`."""
+        if (self._draining_since is not None or self._broker_down or not self._tasks
+                or len(self._active) + self._reserved >= self.size):
+            return None
+        self._reserved += 1
+        return self.worker_id, self.lease_seconds
+
+    def release(self) -> None:
+        """Give back a slot `reserve` promised (the run was queued, or not created)."""
+        self._reserved -= 1
+
+    def start_claimed(self, run: dict) -> None:
+        """Execute `run`, inserted claimed by this pool on a slot `reserve` promised. The
+        heartbeat renews its lease from now on; if this process dies, the lease expires
+        and the run is recovered like any claimed run (`recover_orphans`)."""
+        self._reserved -= 1
+        self._start(run)
+
+    def _start(self, run: dict) -> None:
+        task = asyncio.create_task(self.executor.execute(run), name=f"run-{run['run_id']}")
+        self._active[run["run_id"]] = task
+        task.add_done_callback(lambda t, rid=run["run_id"]: self._done(rid, t))
 
     def _done(self, run_id: str, task: asyncio.Task) -> None:
         """A run's task ended: its slot is free. The pool (and the cluster's) is woken only

@@ -279,7 +279,7 @@ class Storage(abc.ABC):
     async def create_run(
         self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
         thread_metadata: dict | None = None, cron_tick: Record | None = None, new_thread: bool = False,
-        assistant_stamp: tuple[int, str] | None = None,
+        assistant_stamp: tuple[int, str] | None = None, claim: tuple[str, float] | None = None,
     ) -> tuple[Record, list[str]]:
         """Insert a `pending` run, its `decisions` (the interrupts a resume answers), merge
         `thread_metadata` into the thread's metadata and mark the thread `busy`, atomically.
@@ -292,6 +292,9 @@ class Storage(abc.ABC):
         With `assistant_stamp` (`(version, updated_at)` of the run's assistant as the caller
         read it, e.g. from a cache), the stored assistant is checked in the same transaction:
         `AssistantChanged` and nothing is written when it differs or is gone.
+        With `claim` (`(worker_id, lease_seconds)`), a run that may start at once (no other
+        run active on its thread, no `available_at`) is inserted already claimed by that
+        worker, as `claim_runs` would leave it (`running`, leased, attempt 1); else `pending`.
 
         `run` carries run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy
         and optionally `available_at` (ISO time before which no worker picks it up).

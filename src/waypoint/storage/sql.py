@@ -594,7 +594,7 @@ class SqlStorage(Storage):
     def create_run(
         self, conn: sa.Connection, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
         thread_metadata: dict | None = None, cron_tick: Record | None = None, new_thread: bool = False,
-        assistant_stamp: tuple[int, str] | None = None,
+        assistant_stamp: tuple[int, str] | None = None, claim: tuple[str, float] | None = None,
     ) -> tuple[Record, list[str]]:
         thread_id = run["thread_id"]
         if new_thread:  # inserted busy, locked by this transaction until it commits
@@ -614,12 +614,19 @@ class SqlStorage(Storage):
             self._check_open(conn, thread_id, decision)
         if cron_tick is not None:
             self._take_tick(conn, **cron_tick)
-        created = _one(conn.execute(_INSERT_RUN, {
+        row = {
             "run_id": run["run_id"], "thread_id": thread_id, "assistant_id": run["assistant_id"],
             "created_at": now, "updated_at": now, "available_at": run.get("available_at") or now,
             "status": "pending", "metadata": run.get("metadata") or {}, "kwargs": run.get("kwargs") or {},
             "multitask_strategy": run.get("multitask_strategy", "enqueue"), "attempt": 0,
-        }))
+        }
+        if claim is not None and not active and not run.get("available_at"):
+            # Claimed as `claim_runs` would: the thread's lock is held and no run of it is
+            # active, so this is its one running run cluster-wide.
+            worker_id, lease_seconds = claim
+            row.update(status="running", worker_id=worker_id, started_at=now,
+                       lease_expires_at=now_iso(lease_seconds), attempt=1)
+        created = _one(conn.execute(_INSERT_RUN, row))
         if decisions:
             conn.execute(_INSERT_DECISION, [
                 _decision_row({**d, "thread_id": thread_id, "run_id": run["run_id"]}) for d in decisions
