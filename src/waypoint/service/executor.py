@@ -159,6 +159,16 @@ def _extra_transformers(graph: Any) -> list:
     return [t for t in (UpdatesTransformer, CustomTransformer, CheckpointsTransformer) if t not in own]
 
 
+def _ran_to_end(graph: Any, kwargs: dict, trace: dict[str, Any]) -> bool:
+    """Whether a run that ended `success` surely left nothing pending, so that its last root
+    `values` chunk (in `trace`) is the thread's state: it streamed one, no chunk named an
+    interrupt, and no breakpoint (the run's or the graph's) could have stopped it."""
+    return ("values" in trace and not trace.get("interrupted")
+            and not kwargs.get("interrupt_before") and not kwargs.get("interrupt_after")
+            and not getattr(graph, "interrupt_before_nodes", None)
+            and not getattr(graph, "interrupt_after_nodes", None))
+
+
 class _MessagesAccumulator:
     """Legacy `messages` stream mode: merge chunks per message id into partial/complete events."""
 
@@ -349,8 +359,9 @@ class RunExecutor:
             status = "success"
             cancel_action: str | None = None
             outbox = _Outbox(lambda event, data: self._publish(run_id, event, data))
+            trace: dict[str, Any] = {}
             stream = asyncio.create_task(
-                self._stream(graph, run, config, assistant, events, outbox, resuming=resuming)
+                self._stream(graph, run, config, assistant, events, outbox, resuming=resuming, trace=trace)
             )
             cancel = asyncio.create_task(self.broker.wait_cancel(run_id))
             hand_back = asyncio.create_task(self._hand_back.wait())
@@ -390,9 +401,15 @@ class RunExecutor:
                 await self._rollback(run, graph)
                 await events.lifecycle("failed", error=CANCELLED)
                 return None
-            thread_state = await self.threads.derive_state(
-                thread_id, graph, error=error, cancelled=cancel_action is not None
-            )
+            if status == "success" and _ran_to_end(graph, kwargs, trace):
+                # The thread's values are those of the run's last root `values` chunk (the
+                # graph's stream channels, as a state read gives them); nothing is pending.
+                thread_state = {"values": serde.to_jsonable(trace["values"]), "interrupts": {},
+                                "error": None, "status": "idle"}
+            else:
+                thread_state = await self.threads.derive_state(
+                    thread_id, graph, error=error, cancelled=cancel_action is not None
+                )
             pending = [i for group in thread_state["interrupts"].values() for i in group]
             await outbox.flush(pending)
             output = run_output(thread_state["values"], error, pending if status == "success" else [])
@@ -478,13 +495,16 @@ class RunExecutor:
 
     async def _stream(
         self, graph: Any, run: dict, config: dict, assistant: dict, events: RunEvents, outbox: _Outbox,
-        *, resuming: bool = False,
+        *, resuming: bool = False, trace: dict[str, Any] | None = None,
     ) -> None:
         """Drive the graph and publish each chunk the client asked for, and the thread's
         protocol events (`thread_events.py`): from LangGraph's v3 stream for a run started
         through the protocol (`kwargs["protocol"]`), else mirrored from the chunks.
         `resuming` continues from the thread's latest checkpoint instead of feeding the
-        run's input again. Events go through `outbox` (interrupt chunks are held there)."""
+        run's input again. Events go through `outbox` (interrupt chunks are held there).
+        `trace` gets `values` (the last root `values` chunk) and `interrupted` (True once
+        any chunk named interrupts)."""
+        trace = {} if trace is None else trace
         run_id, kwargs = run["run_id"], run["kwargs"]
         requested = set(kwargs.get("stream_mode") or ["values"])
         subgraphs = bool(kwargs.get("subgraphs"))
@@ -518,6 +538,10 @@ class RunExecutor:
             if mirror:
                 await events.chunk(ns, mode, chunk)
             suffix = ("|" + "|".join(ns)) if ns else ""
+            if mode in ("values", "updates") and isinstance(chunk, dict) and "__interrupt__" in chunk:
+                trace["interrupted"] = True  # an interrupt() or a breakpoint (then empty)
+            elif mode == "values" and not ns:
+                trace["values"] = chunk
             if mode in ("values", "updates") and isinstance(chunk, dict) and chunk.get("__interrupt__"):
                 if mode == "updates" and not requested & {"values", "updates"}:
                     # Interrupts always reach the client, as `values` like upstream does.
