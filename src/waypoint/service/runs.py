@@ -75,21 +75,31 @@ class RunService:
         when it was fired already (nothing is written, a stateless run's thread included).
         """
         self.check_fields(body)
+        options = {"decision_action": decision_action, "protocol": protocol, "cron_tick": cron_tick}
         try:
-            return await self._create(thread_id, body, decision_action=decision_action, protocol=protocol,
-                                      cron_tick=cron_tick)
+            try:
+                return await self._create(thread_id, body, **options, read_thread=False)
+            except _ReadThreadFirst:  # a case the run's transaction alone does not settle
+                return await self._create(thread_id, body, **options, read_thread=True)
         except AssistantChanged:  # the cached assistant is stale: again, with it read afresh
             self.assistants.forget(body["assistant_id"])
-            return await self._create(thread_id, body, decision_action=decision_action, protocol=protocol,
-                                      cron_tick=cron_tick)
+            return await self._create(thread_id, body, **options, read_thread=True)
 
     async def _create(
         self, thread_id: str | None, body: dict[str, Any], *, decision_action: str, protocol: bool,
-        cron_tick: dict[str, Any] | None,
+        cron_tick: dict[str, Any] | None, read_thread: bool,
     ) -> dict[str, Any]:
         """`create`, with the assistant from this process's cache (checked current in the
-        run's transaction: `AssistantChanged` when it is not) or read now."""
+        run's transaction: `AssistantChanged` when it is not) or read now. Without
+        `read_thread`, a run on an existing thread that needs no graph check (no `goto`, no
+        checkpoint) reads nothing first: the thread's existence, and for a resume what is
+        pending and which decisions it makes, are settled in the run's own transaction
+        (`_ReadThreadFirst` for any case that needs more: a missing thread, a resume of a
+        thread whose row shows nothing pending or other interrupt ids)."""
         assistant, stamp = await self.assistants.for_new_run(body["assistant_id"])
+        command = body.get("command") or {}
+        in_transaction = (not read_thread and thread_id is not None and command.get("goto") is None
+                          and not _checkpoint_of(body))
         graph_id = assistant["graph_id"]
         temporary = False
         stateless = thread_id is None
@@ -102,6 +112,8 @@ class RunService:
             await self._check_run_against_graph(None, assistant, body)
             thread_id = str(uuid.uuid4())  # created with the run, in its transaction
             temporary = (body.get("on_completion") or "delete") == "delete"
+        elif in_transaction:
+            pass  # the thread is locked and checked by the run's transaction
         else:
             try:
                 thread = await self.storage.get_thread(thread_id)
@@ -134,10 +146,27 @@ class RunService:
         }
         strategy = body.get("multitask_strategy") or "enqueue"
         after = float(body.get("after_seconds") or 0)
-        resume = (body.get("command") or {}).get("resume")
-        decisions = [] if resume is None else plan_decisions(
-            resume, pending, reviewer=reviewer_of(body.get("metadata")), action=decision_action
-        )
+        resume = command.get("resume")
+        reviewer = reviewer_of(body.get("metadata"))
+        decide = None
+        if resume is not None and in_transaction:
+            decided: list[dict] = []
+
+            def decide(thread: dict) -> list[dict]:
+                # As `_check_run_against_graph` with the thread row, under the thread's lock.
+                pending = [i for group in (thread.get("interrupts") or {}).values() for i in group]
+                named = resume_map(resume)
+                if thread["status"] != "interrupted" or not pending or (
+                        named is not None and set(named) - {i["id"] for i in pending}):
+                    raise _ReadThreadFirst()
+                decided[:] = plan_decisions(resume, pending, reviewer=reviewer, action=decision_action)
+                return decided
+
+            decisions = decided
+        else:
+            decisions = [] if resume is None else plan_decisions(
+                resume, pending, reviewer=reviewer, action=decision_action
+            )
         run_id = str(uuid.uuid4())
         self.assistants.remember_for_run(run_id, assistant)
         claim = self.pool.reserve() if self.pool is not None and after <= 0 else None
@@ -163,6 +192,7 @@ class RunService:
                 new_thread=stateless,
                 assistant_stamp=stamp,
                 claim=claim,
+                decide=decide,
             )
         except BaseException as exc:
             if claim is not None:
@@ -170,6 +200,8 @@ class RunService:
             self.assistants.forget_for_run(run_id)
             if isinstance(exc, (ThreadBusy, InterruptAnswered)):
                 raise Conflict(str(exc)) from None
+            if isinstance(exc, NotFound) and in_transaction:
+                raise _ReadThreadFirst() from None  # not there: refused or created as asked
             raise
         if claim is not None:
             if run["status"] == "running":  # inserted claimed: no queue, no claim transaction
@@ -426,6 +458,11 @@ class RunService:
         except NotFound:
             graph_name = run["assistant_id"]
         await RunEvents(self.broker, run["thread_id"], graph_name).lifecycle("failed", error=CANCELLED)
+
+
+class _ReadThreadFirst(Exception):
+    """A run's creation that its transaction alone does not settle: made again, reading
+    the thread (and, when needed, its graph state) first."""
 
 
 def _validate_run_fields(body: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -280,6 +280,7 @@ class Storage(abc.ABC):
         self, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
         thread_metadata: dict | None = None, cron_tick: Record | None = None, new_thread: bool = False,
         assistant_stamp: tuple[int, str] | None = None, claim: tuple[str, float] | None = None,
+        decide: Callable[[Record], Sequence[Record]] | None = None,
     ) -> tuple[Record, list[str]]:
         """Insert a `pending` run, its `decisions` (the interrupts a resume answers), merge
         `thread_metadata` into the thread's metadata and mark the thread `busy`, atomically.
@@ -295,6 +296,9 @@ class Storage(abc.ABC):
         With `claim` (`(worker_id, lease_seconds)`), a run that may start at once (no other
         run active on its thread, no `available_at`) is inserted already claimed by that
         worker, as `claim_runs` would leave it (`running`, leased, attempt 1); else `pending`.
+        With `decide` (not with `new_thread`), the decisions come from `decide(thread)`
+        instead of `decisions`, called in the transaction under the thread's lock with the
+        thread's `thread_id`, `status` and `interrupts`; what it raises aborts the creation.
 
         `run` carries run_id, thread_id, assistant_id, metadata, kwargs, multitask_strategy
         and optionally `available_at` (ISO time before which no worker picks it up).

@@ -259,6 +259,8 @@ class SqlStorage(Storage):
             metadata=d.json_merge(threads.c.metadata, _p("patch", Json)), updated_at=_p("now"),
         ).returning(*thread_columns)
         self._lock_thread = d.lock_rows(sa.select(threads.c.thread_id).where(threads.c.thread_id == _p("thread_id")))
+        self._lock_thread_state = d.lock_rows(sa.select(threads.c.thread_id, threads.c.status, threads.c.interrupts)
+                                              .where(threads.c.thread_id == _p("thread_id")))
         self._lock_run_thread = d.lock_rows(sa.select(threads.c.thread_id).where(
             threads.c.thread_id == sa.select(runs.c.thread_id).where(runs.c.run_id == _p("run_id")).scalar_subquery()))
         self._lock_thread_or_skip = d.lock_rows(
@@ -595,11 +597,17 @@ class SqlStorage(Storage):
         self, conn: sa.Connection, run: Record, *, reject_if_busy: bool, decisions: Sequence[Record] = (),
         thread_metadata: dict | None = None, cron_tick: Record | None = None, new_thread: bool = False,
         assistant_stamp: tuple[int, str] | None = None, claim: tuple[str, float] | None = None,
+        decide: Callable[[Record], Sequence[Record]] | None = None,
     ) -> tuple[Record, list[str]]:
         thread_id = run["thread_id"]
         if new_thread:  # inserted busy, locked by this transaction until it commits
             _insert_once(conn, self._insert_thread, self._thread_row(thread_id, thread_metadata or {}, "busy"),
                          "raise", f"Thread {thread_id}", dict)
+        elif decide is not None:
+            locked = _one(conn.execute(self._lock_thread_state, {"p_thread_id": thread_id}))
+            if locked is None:
+                raise NotFound(f"Thread {thread_id} not found")
+            decisions = decide(locked)  # under the lock: what it sees pending stays so
         elif conn.execute(self._lock_thread, {"p_thread_id": thread_id}).first() is None:
             raise NotFound(f"Thread {thread_id} not found")
         if assistant_stamp is not None:
