@@ -9,14 +9,17 @@ after a restart replays what was logged before it:
   graceful shutdown) whatever is left. A process killed (`kill -9`) loses the events of at
   most its last `FLUSH_SECONDS` from the stored log; what was stored stays intact (each
   batch is one transaction).
+- memory keeps only a thread's events not yet stored (a parked thread costs its seq
+  counter, not its log): they are dropped once stored, unless a read of the stored copy is
+  under way (it would miss them). A read whose `since` memory does not cover reads the
+  stored events after it, then memory's; a follower caught up waits on memory alone.
 - seqs never repeat: a thread's first seq in a process is above every stored seq and the
   clock in microseconds (so above any seq a killed process handed out but never stored);
   within a process they grow by one per event.
-- a read after a `since` older than the process's first event of the thread reads the stored
-  events before that first event, then memory.
-- retention as in memory: a stored log is deleted `thread_retention_seconds` after its newest
-  event (a sweep at `open()` and every `sweep_seconds`), and trimmed to the newest
-  `thread_max_events` (in steps of a tenth of it; reads never return more).
+- retention: a stored log is deleted `thread_retention_seconds` after its newest event (a
+  sweep at `open()` and every `sweep_seconds`, so an expired log may be read until then), and
+  trimmed to the newest `thread_max_events` (in steps of a tenth of it; reads never return
+  more).
 """
 
 from __future__ import annotations
@@ -68,10 +71,18 @@ class _RunLog:
 
 
 class _ThreadLog:
+    """A thread's events in memory: every retained one without a durable copy; with one,
+    those not yet stored (and stored ones while a read of the stored copy is under way)."""
+
+    __slots__ = ("events", "last_append", "appended", "stored", "readers", "followers")
+
     def __init__(self) -> None:
         self.events: collections.deque[ThreadEvent] = collections.deque()
         self.last_append = time.monotonic()
         self.appended = asyncio.Event()  # replaced at each append, after being set
+        self.stored = 0  # durable copy: the highest seq stored (memory drops those up to it)
+        self.readers = 0  # durable copy: reads of it under way (memory keeps stored events)
+        self.followers = 0  # durable copy: `follow_thread`s waiting on `appended`
 
 
 class InProcessBroker(Broker):
@@ -97,7 +108,6 @@ class InProcessBroker(Broker):
         self.durable = durable
         self.sweep_seconds = min(SWEEP_SECONDS, max(0.1, thread_retention_seconds / 4))
         self._stored_max = 0  # the highest stored seq when the process started
-        self._first_seqs: dict[str, int] = {}  # each thread's first seq in this process
         self._unstored: list[tuple[str, int, bytes]] = []
         self._unstored_ready = asyncio.Event()
         self._closing = False
@@ -197,6 +207,11 @@ class InProcessBroker(Broker):
 
     # -- thread event logs ---------------------------------------------------
     def _thread_log(self, thread_id: str) -> _ThreadLog:
+        if self.durable is not None:  # memory holds unstored events only; the sweep expires logs
+            log = self._threads.get(thread_id)
+            if log is None:
+                log = self._threads[thread_id] = _ThreadLog()
+            return log
         now = time.monotonic()
         cutoff = now - self.thread_retention_seconds
         if now - self._threads_swept > 1.0:  # sweep expired logs at most once a second
@@ -215,7 +230,6 @@ class InProcessBroker(Broker):
         seq = self._thread_seqs.get(thread_id)
         if seq is None:
             seq = max(first_seq(), self._stored_max + 1) - 1
-            self._first_seqs[thread_id] = seq + 1
         for body in bodies:
             seq += 1
             log.events.append(ThreadEvent(seq, body))
@@ -238,15 +252,25 @@ class InProcessBroker(Broker):
         return seq or 0
 
     async def read_thread_events(self, thread_id: str, *, since: int = 0) -> list[ThreadEvent]:
-        first = self._first_seqs.get(thread_id)
-        if self.durable is None or (first is not None and since + 1 >= first):
+        if self.durable is None:
             return self._after(self._thread_log(thread_id), since)
-        # Logged before this process appended to the thread: stored only.
-        stored = await self.durable.read_thread_events(
-            thread_id, since=since, before=first, limit=self.thread_max_events)
-        first = self._first_seqs.get(thread_id)  # this process may have appended meanwhile
-        older = [ThreadEvent(seq, body) for seq, body in stored if first is None or seq < first]
-        newer = self._after(self._thread_log(thread_id), older[-1].seq if older else since)
+        log = self._threads.get(thread_id)
+        if log is not None and log.events and log.events[0].seq <= since + 1:
+            return self._after(log, since)  # memory holds every event after `since`
+        last = self._thread_seqs.get(thread_id)
+        if last is not None and since >= last:
+            return []  # nothing after `since` was logged (one process serves the database)
+        # Stored events after `since`, then memory's newer ones. While the read is under way
+        # memory keeps what gets stored meanwhile: whatever it drops was stored before the read.
+        log = self._thread_log(thread_id)
+        log.readers += 1
+        try:
+            stored = await self.durable.read_thread_events(thread_id, since=since, limit=self.thread_max_events)
+        finally:
+            log.readers -= 1
+        older = [ThreadEvent(seq, body) for seq, body in stored]
+        newer = self._after(log, older[-1].seq if older else since)
+        self._release(thread_id, log)
         return (older + newer)[-self.thread_max_events:]
 
     @staticmethod
@@ -255,7 +279,22 @@ class InProcessBroker(Broker):
         start = max(0, cursor - log.events[0].seq + 1) if log.events else 0
         return list(itertools.islice(log.events, start, None))
 
+    def _release(self, thread_id: str, log: _ThreadLog) -> None:
+        """Durable copy: drop the log's stored events unless a read of the stored copy is under
+        way, and the log itself once empty and unused."""
+        if log.readers:
+            return
+        events = log.events
+        while events and events[0].seq <= log.stored:
+            events.popleft()
+        if not events and not log.followers and self._threads.get(thread_id) is log:
+            del self._threads[thread_id]
+
     async def follow_thread(self, thread_id: str, *, since: int = 0) -> AsyncIterator[ThreadEvent]:
+        if self.durable is not None:
+            async for event in self._follow_durable(thread_id, since):
+                yield event
+            return
         cursor = since
         replayed = False  # the first read may reach the stored log; then memory holds the rest
         while True:
@@ -272,6 +311,31 @@ class InProcessBroker(Broker):
             for ev in batch:
                 yield ev
                 cursor = ev.seq
+
+    async def _follow_durable(self, thread_id: str, since: int) -> AsyncIterator[ThreadEvent]:
+        # The follower keeps its thread's log (and so its `appended`) alive; each read takes
+        # memory when it covers the cursor, else the stored copy (a follower fallen behind).
+        log = self._thread_log(thread_id)
+        log.followers += 1
+        cursor = since
+        try:
+            while True:
+                appended = log.appended  # set by any append from now on
+                logged = self._thread_seqs.get(thread_id, 0)
+                batch = await self.read_thread_events(thread_id, since=cursor)
+                for ev in batch:
+                    yield ev
+                    cursor = ev.seq
+                # The read returned whatever is retained of what was logged before it: past
+                # that, only new appends (no re-reading the stored copy while nothing comes).
+                cursor = max(cursor, logged)
+                if not batch:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(IDLE_POLL_SECONDS):
+                            await appended.wait()
+        finally:
+            log.followers -= 1
+            self._release(thread_id, log)
 
     # -- the durable copy of thread event logs ---------------------------------
     async def _write_loop(self) -> None:
@@ -303,22 +367,23 @@ class InProcessBroker(Broker):
                 raise
             log.warning("thread event log: storing %d events failed (kept for a retry): %s", len(events), exc)
             return False
+        highest = {thread_id: seq for thread_id, seq, _ in events}  # seqs grow within a thread
+        for thread_id, seq in highest.items():
+            thread_log = self._threads.get(thread_id)
+            if thread_log is not None:
+                thread_log.stored = max(thread_log.stored, seq)
+                self._release(thread_id, thread_log)
         return True
 
     def _to_trim(self, events: list[tuple[str, int, bytes]]) -> list[str]:
-        """Threads whose count of events logged by this process passes a multiple of a
-        tenth of `thread_max_events` with `events` (seqs are consecutive within a process)."""
+        """Threads whose seqs pass a multiple of a tenth of `thread_max_events` with `events`
+        (seqs grow by one within a process, so once per tenth logged)."""
         step = max(1, self.thread_max_events // 10)
         span: dict[str, tuple[int, int]] = {}
         for thread_id, seq, _ in events:
             low, _high = span.get(thread_id, (seq, seq))
             span[thread_id] = (min(low, seq), seq)
-        trim = []
-        for thread_id, (low, high) in span.items():
-            first = self._first_seqs[thread_id]
-            if (high - first + 1) // step > (low - first) // step:
-                trim.append(thread_id)
-        return trim
+        return [thread_id for thread_id, (low, high) in span.items() if high // step > (low - 1) // step]
 
     async def _sweep(self) -> None:
         try:
