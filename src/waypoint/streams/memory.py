@@ -224,9 +224,9 @@ class InProcessBroker(Broker):
         return log
 
     async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:
-        log = self._thread_log(thread_id)
         if not bodies:
             return self._thread_seqs.get(thread_id, 0)
+        log = self._thread_log(thread_id)
         seq = self._thread_seqs.get(thread_id)
         if seq is None:
             seq = max(first_seq(), self._stored_max + 1) - 1
@@ -266,11 +266,11 @@ class InProcessBroker(Broker):
         log.readers += 1
         try:
             stored = await self.durable.read_thread_events(thread_id, since=since, limit=self.thread_max_events)
+            older = [ThreadEvent(seq, body) for seq, body in stored]
+            newer = self._after(log, older[-1].seq if older else since)
         finally:
             log.readers -= 1
-        older = [ThreadEvent(seq, body) for seq, body in stored]
-        newer = self._after(log, older[-1].seq if older else since)
-        self._release(thread_id, log)
+            self._release(thread_id, log)
         return (older + newer)[-self.thread_max_events:]
 
     @staticmethod
