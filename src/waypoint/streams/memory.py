@@ -296,7 +296,7 @@ class InProcessBroker(Broker):
                 yield event
             return
         cursor = since
-        replayed = False  # the first read may reach the stored log; then memory holds the rest
+        replayed = False
         while True:
             log = self._thread_log(thread_id)
             if replayed:
@@ -318,21 +318,23 @@ class InProcessBroker(Broker):
         log = self._thread_log(thread_id)
         log.followers += 1
         cursor = since
+        replayed = False
         try:
             while True:
                 appended = log.appended  # set by any append from now on
                 logged = self._thread_seqs.get(thread_id, 0)
-                batch = await self.read_thread_events(thread_id, since=cursor)
+                if replayed and logged <= cursor:  # only this process adds to the log
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(IDLE_POLL_SECONDS):
+                            await appended.wait()
+                    continue
+                batch, replayed = await self.read_thread_events(thread_id, since=cursor), True
                 for ev in batch:
                     yield ev
                     cursor = ev.seq
                 # The read returned whatever is retained of what was logged before it: past
                 # that, only new appends (no re-reading the stored copy while nothing comes).
                 cursor = max(cursor, logged)
-                if not batch:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(IDLE_POLL_SECONDS):
-                            await appended.wait()
         finally:
             log.followers -= 1
             self._release(thread_id, log)
