@@ -540,15 +540,15 @@ class RunExecutor:
             suffix = ("|" + "|".join(ns)) if ns else ""
             if mode in ("values", "updates") and isinstance(chunk, dict) and "__interrupt__" in chunk:
                 trace["interrupted"] = True  # an interrupt() or a breakpoint (then empty)
+                if chunk["__interrupt__"]:
+                    if mode == "updates" and not requested & {"values", "updates"}:
+                        # Interrupts always reach the client, as `values` like upstream does.
+                        outbox.interrupts("values" + suffix, chunk)
+                    elif mode in requested:
+                        outbox.interrupts(mode + suffix, chunk)
+                    return
             elif mode == "values" and not ns:
                 trace["values"] = chunk
-            if mode in ("values", "updates") and isinstance(chunk, dict) and chunk.get("__interrupt__"):
-                if mode == "updates" and not requested & {"values", "updates"}:
-                    # Interrupts always reach the client, as `values` like upstream does.
-                    outbox.interrupts("values" + suffix, chunk)
-                elif mode in requested:
-                    outbox.interrupts(mode + suffix, chunk)
-                return
             if mode == "messages":
                 if "messages-tuple" in requested:
                     await publish("messages" + suffix, list(chunk))
