@@ -72,9 +72,9 @@ class Services:
         webhooks = WebhookSender(storage, policy=webhook_policy)
         runs.webhook_policy = webhooks.policy
         notifier = Notifier(storage, notification_targets or NotificationTargets(), public_url=public_url)
+        deadlines = DeadlineSweeper(storage, runs, threads, webhooks, notifier=notifier)
         executor = RunExecutor(storage, broker, registry, threads, webhooks, run_timeout=run_timeout, notifier=notifier,
-                               assistants=assistants)
-        deadlines = DeadlineSweeper(storage, runs, threads, executor.webhooks, notifier=notifier)
+                               assistants=assistants, deadlines=deadlines)
         pool = WorkerPool(storage, broker, executor, threads, size=workers, lease_seconds=lease_seconds,
                           max_attempts=max_run_attempts, shutdown_grace_seconds=shutdown_grace_seconds)
         runs.pool = pool

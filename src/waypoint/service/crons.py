@@ -24,7 +24,6 @@ goes with its thread and with its assistant (the database cascades the delete); 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -35,7 +34,7 @@ from croniter import croniter
 
 from waypoint.clock import now_iso, seconds_until, to_iso
 from waypoint.service.assistants import AssistantService
-from waypoint.service.background import BackgroundLoop
+from waypoint.service.background import BackgroundLoop, Wakeup
 from waypoint.service.auth import current_user
 from waypoint.service.errors import BadRequest, Conflict, Invalid, NotFound
 from waypoint.service.records import public_cron
@@ -190,36 +189,33 @@ class CronService:
 
 
 class CronScheduler(BackgroundLoop):
-    """Fires due ticks: wakes at the earliest `next_run_date` (or every `poll_seconds`, to see
-    crons other processes created, or when this process creates or changes one)."""
+    """Fires due ticks: wakes at the earliest `next_run_date`, when this process creates or
+    changes a cron, and every `poll_seconds` (to see crons other processes created or changed)."""
 
     task_name = "waypoint-crons"
 
-    def __init__(self, storage: Storage, runs: RunService, *, poll_seconds: float = 1.0):
+    def __init__(self, storage: Storage, runs: RunService, *, poll_seconds: float = 5.0):
         self.storage = storage
         self.runs = runs
-        self.poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
+        self.wakeup = Wakeup(poll_seconds)
 
     def wake(self) -> None:
         """Look at the crons again now (one was created or changed)."""
-        self._wake.set()
+        self.wakeup.now()
 
     async def _loop(self) -> None:
         while True:
-            self._wake.clear()
-            wait = self.poll_seconds
+            wait = None
             try:
                 for cron in await self.storage.due_crons(now_iso()):
                     await self.fire(cron)
                 if (at := await self.storage.next_cron_run_date()) is not None:
-                    wait = min(wait, max(0.01, seconds_until(at)))
+                    wait = max(0.01, seconds_until(at))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("cron sweep failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await self.wakeup.wait(at_most=wait)
 
     async def fire(self, cron: dict[str, Any]) -> dict[str, Any] | None:
         """Queue the run of `cron`'s due tick (`next_run_date`) unless another process did;

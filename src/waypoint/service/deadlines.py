@@ -19,7 +19,7 @@ import contextlib
 import logging
 
 from waypoint.service import metrics
-from waypoint.service.background import BackgroundLoop
+from waypoint.service.background import BackgroundLoop, Wakeup
 from waypoint.service.decisions import DEADLINE_REVIEWER, new_decision
 from waypoint.service.errors import BadRequest, Conflict
 from waypoint.service.notifications import Notifier
@@ -30,9 +30,14 @@ from waypoint.storage import InterruptAnswered, NotFound, Storage
 
 log = logging.getLogger(__name__)
 
+#: How late a deadline this process was not told of (set by another process, or before a
+#: restart) may fire, in seconds: the sweep's interval when nothing is due.
+IDLE_SWEEP_SECONDS = 2.0
+
 
 class DeadlineSweeper(BackgroundLoop):
-    """Polls for due deadlines every `interval` seconds and fires them."""
+    """Fires due deadlines: at each deadline this process set (`expect`), and every
+    `idle_seconds` for those set elsewhere (another process, one that died, before a restart)."""
 
     task_name = "waypoint-deadlines"
 
@@ -43,7 +48,7 @@ class DeadlineSweeper(BackgroundLoop):
         threads: ThreadService,
         webhooks: WebhookSender,
         *,
-        interval: float = 0.25,
+        idle_seconds: float = IDLE_SWEEP_SECONDS,
         notifier: Notifier | None = None,
     ):
         self.storage = storage
@@ -51,7 +56,11 @@ class DeadlineSweeper(BackgroundLoop):
         self.threads = threads
         self.webhooks = webhooks
         self.notifier = notifier
-        self.interval = interval
+        self.wakeup = Wakeup(idle_seconds)
+
+    def expect(self, expires_at: str) -> None:
+        """A deadline expiring at the ISO time `expires_at` was set: sweep then."""
+        self.wakeup.at(expires_at)
 
     async def _loop(self) -> None:
         while True:
@@ -65,7 +74,7 @@ class DeadlineSweeper(BackgroundLoop):
                 raise
             except Exception:
                 log.exception("deadline sweep failed; retrying")
-            await asyncio.sleep(self.interval)
+            await self.wakeup.wait()
 
     def _decision(self, deadline: dict, action: str, closes: bool) -> dict:
         decision = new_decision(deadline["interrupt_id"], f"deadline:{action}", reviewer=DEADLINE_REVIEWER, closes=closes)

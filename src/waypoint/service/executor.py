@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
 from pydantic import BaseModel
@@ -37,6 +37,9 @@ from waypoint.service.notifications import Notifier
 from waypoint.service.webhooks import WebhookSender
 from waypoint.storage import NotFound, Storage
 from waypoint.streams import Broker
+
+if TYPE_CHECKING:  # deadlines.py imports runs.py, which imports this module
+    from waypoint.service.deadlines import DeadlineSweeper
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +275,7 @@ class RunExecutor:
         run_timeout: float | None = None,
         notifier: Notifier | None = None,
         assistants: AssistantService | None = None,
+        deadlines: DeadlineSweeper | None = None,
     ):
         self.storage = storage
         self.assistants = assistants or AssistantService(storage, registry)
@@ -280,6 +284,7 @@ class RunExecutor:
         self.threads = threads
         self.webhooks = webhooks
         self.notifier = notifier
+        self.deadlines = deadlines
         self.run_timeout = run_timeout
         self._hand_back = asyncio.Event()
 
@@ -480,6 +485,8 @@ class RunExecutor:
             }
             for interrupt in pending
         ])
+        if self.deadlines is not None:
+            self.deadlines.expect(expires_at)
         if self.notifier is not None:
             self.notifier.deadlines_set(assistant, run, pending, expires_at)
 

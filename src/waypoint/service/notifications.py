@@ -36,6 +36,7 @@ from typing import Any
 
 from waypoint.clock import now_iso
 from waypoint.service import metrics
+from waypoint.service.background import Wakeup
 from waypoint.service.notification_targets import NotificationTargets
 from waypoint.storage import NotFound, Storage
 
@@ -45,8 +46,9 @@ log = logging.getLogger(__name__)
 logging.getLogger("apprise").propagate = False
 logging.getLogger("apprise").addHandler(logging.NullHandler())
 
-#: Seconds between sweeps for due deliveries (this or another process's).
-SWEEP_SECONDS = 0.5
+#: Seconds between sweeps for due deliveries this process did not schedule (another
+#: process's, those recorded before a restart); those it schedules are swept on time.
+IDLE_SWEEP_SECONDS = 2.0
 #: Threads sending at once; a hanging target holds one until Apprise's own timeout.
 SEND_THREADS = 4
 _NAMESPACE = uuid.UUID("2f0e3c5a-7d1b-4b8e-9a57-6e0c2d9b1f44")
@@ -89,7 +91,7 @@ class Notifier:
         self._pool: ThreadPoolExecutor | None = None
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup(IDLE_SWEEP_SECONDS)
 
     # -- events (called on the run's path: they only spawn) -------------------------------
     def interrupted(self, assistant: dict, run: dict, pending: list[dict]) -> None:
@@ -139,7 +141,7 @@ class Notifier:
             except Exception:
                 log.exception("notifications (%s) for thread %s could not be recorded", event, thread_id)
                 return
-            self._wake.set()
+            self._wakeup.at(min(row["next_attempt_at"] for row in rows))
 
     def _message(self, event: str, assistant: dict, thread_id: str, interrupt: dict,
                  expires_at: str | None) -> tuple[str, str]:
@@ -177,9 +179,7 @@ class Notifier:
 
     async def _sweep(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), SWEEP_SECONDS)
-            self._wake.clear()
+            await self._wakeup.wait()
             try:
                 for delivery in await self.storage.claim_notifications(self.targets.timeout_seconds * 2 + 10):
                     self._spawn(self._attempt(delivery))
@@ -234,6 +234,8 @@ class Notifier:
         metrics.notification_settled(outcome or status)
         await self.storage.settle_notification(delivery["delivery_id"], status=status, attempted=attempted,
                                                error=error, next_attempt_at=next_attempt_at)
+        if next_attempt_at is not None:
+            self._wakeup.at(next_attempt_at)
 
     async def close(self, grace_seconds: float = 5.0) -> None:
         """Stop sweeping; let attempts under way finish (up to `grace_seconds`). Deliveries

@@ -23,14 +23,16 @@ import httpx
 from waypoint import serde
 from waypoint.clock import now_iso
 from waypoint.service import metrics
+from waypoint.service.background import Wakeup
 from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
 from waypoint.storage import Storage
 
 log = logging.getLogger(__name__)
 
 
-#: Seconds between sweeps for deliveries due a retry (this or another process's).
-SWEEP_SECONDS = 0.5
+#: Seconds between sweeps for deliveries due a retry that this process did not schedule
+#: (another process's, one recorded before a restart); retries it schedules are swept on time.
+IDLE_SWEEP_SECONDS = 2.0
 #: Seconds a process holds a delivery it attempts (longer than one HTTP attempt).
 CLAIM_SECONDS = 60.0
 
@@ -49,6 +51,7 @@ class WebhookSender:
         self._client: httpx.AsyncClient | None = None
         self._pending: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
+        self._wakeup = Wakeup(IDLE_SWEEP_SECONDS)
 
     def start(self) -> None:
         """Start retrying due deliveries (those recorded before a restart included)."""
@@ -80,7 +83,7 @@ class WebhookSender:
 
     async def _sweep(self) -> None:
         while True:
-            await asyncio.sleep(SWEEP_SECONDS)
+            await self._wakeup.wait()
             try:
                 for delivery in await self.storage.claim_webhooks(CLAIM_SECONDS):
                     self._spawn(self._attempt(delivery))
@@ -115,8 +118,10 @@ class WebhookSender:
             return await self._forget(delivery_id)
         log.info("webhook %s attempt %d failed (%s); retrying in %.1fs", url, attempt, reason, delay)
         metrics.webhook_attempted("retry")
+        next_attempt_at = now_iso(delay)
         with contextlib.suppress(Exception):  # else the claim lapses and a sweep retries it
-            await self.storage.retry_webhook(delivery_id, next_attempt_at=now_iso(delay), error=reason)
+            await self.storage.retry_webhook(delivery_id, next_attempt_at=next_attempt_at, error=reason)
+            self._wakeup.at(next_attempt_at)
 
     async def _forget(self, delivery_id: str) -> None:
         with contextlib.suppress(Exception):

@@ -173,9 +173,10 @@ class PostgresDialect(Dialect):
     def _engine(self, size: int, **options: Any) -> AsyncEngine:
         url = sa.make_url(self.uri).set(drivername="postgresql+psycopg")
         # A fixed pool: overflow connections would be closed on return and reopened under
-        # load, each a new PostgreSQL backend.
+        # load, each a new PostgreSQL backend. Last in, first out: a lightly loaded process
+        # reuses its recently used connections, which need no ping (`_ConnectionWatch`).
         engine = create_async_engine(
-            url, pool_size=size, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS,
+            url, pool_size=size, max_overflow=0, pool_timeout=POOL_TIMEOUT_SECONDS, pool_use_lifo=True,
             json_serializer=serde.dumps_str, json_deserializer=serde.loads, **options,
         )
         self._watch.watch(engine)
