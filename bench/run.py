@@ -20,12 +20,15 @@ Scenarios (all through `langgraph_sdk` for the servers):
   1 hitl        create thread -> runs.wait to the interrupt -> runs.wait(Command(resume)) at
                 1, 10, 50 and 200 concurrent clients: cycles/s, p50/p95/p99 of each step, server
                 CPU ms per cycle (all server processes) and PostgreSQL transactions per cycle
-  2 breakpoints a 10-node chain with interrupt_before="*", stepped with input=None: steps/s
-  3 streaming   one node emitting 2,000 custom events: time to first event, events/s
-  4 parked      threads parked at an interrupt (100, 1,000, 10,000): server RSS per parked
-                thread, threads.search(status="interrupted") latency, resume latency
+  2 breakpoints a 10-node chain with interrupt_before="*", stepped with input=None, each
+                client its own thread: steps/s at each concurrency
+  3 streaming   a node emitting custom events (2,000 with one client, shared by the clients
+                with more, at least 100 each), concurrent streams: time to first event, events/s
+  4 parked      threads parked at an interrupt (100, 1,000, 10,000) by 100 clients: server RSS
+                per parked thread, threads.search(status="interrupted") latency, resume latency
   5 doubletext  time from a multitask_strategy="interrupt" run's creation until the first
-                run is `interrupted` and the new one has started
+                run is `interrupted` and the new one has started, while the other clients of
+                each concurrency run HITL cycles
 
 Each figure is the median of several rounds measured in one sitting, after a warm-up.
 Usage: python bench/run.py [--quick] [--systems a,b] [--out bench/RESULTS.md]
@@ -109,6 +112,18 @@ class Scale:
 
     peer_parked: list[int] = field(default_factory=list)  # the counts peers park (10,000 only for Waypoint)
     scenario_budget_s: float = 240  # a scenario (parking: beyond its budget) not done by then is reported failed
+
+    def bp_steps(self, clients: int) -> int:
+        """Breakpoint steps each client runs at this concurrency: whole chains (11 steps
+        each, `chain_threads` of them) up to 10 clients, then 5 steps at 50 and 3 at 200
+        (a new thread and its first steps), so a round stays under a minute on a peer."""
+        if clients <= 10:
+            return 11 * self.chain_threads
+        return 5 if clients <= 50 else 3
+
+    def stream_events_each(self, clients: int) -> int:
+        """Custom events in each stream: `stream_events` shared by the clients, at least 100."""
+        return max(min(100, self.stream_events), self.stream_events // clients)
 
     def cycles(self, clients: int, system: str = "") -> int:
         """HITL cycles each client runs at this concurrency (fewer per client as clients
@@ -491,37 +506,70 @@ async def scenario_hitl(d, scale: Scale) -> dict:
     return out
 
 
+async def per_concurrency(scale: Scale, level) -> dict:
+    """`level(c)` (a coroutine giving one concurrency's figures) for each client count of
+    `scale`; a count not done within the scenario budget is reported failed and the next
+    one is still measured."""
+    out = {}
+    for c in scale.concurrency:
+        try:
+            out[c] = await asyncio.wait_for(level(c), scale.scenario_budget_s)
+        except asyncio.TimeoutError:
+            out[c] = {"failed": f"not done within {scale.scenario_budget_s:.0f} s"}
+        except Exception as exc:  # a peer failing under this load: say so, measure the rest
+            out[c] = {"failed": f"{type(exc).__name__}: {exc}"[:300]}
+    return out
+
+
 async def scenario_breakpoints(d, scale: Scale) -> dict:
-    rounds = []
-    for _ in range(scale.rounds):
-        steps = 0
-        start = time.perf_counter()
-        for _ in range(scale.chain_threads):
-            tid = await d.new_thread()
-            await d.wait(tid, "chain", input={"visited": []}, interrupt_before="*")
-            steps += 1
-            for _ in range(10):
-                await d.wait(tid, "chain", input=None, interrupt_before="*")
-                steps += 1
-        rounds.append(steps / (time.perf_counter() - start))
-    return {"steps_per_s": median(rounds)}
+    """Steps/s of `c` clients each stepping its own thread through the 10-node chain with
+    `interrupt_before="*"` (every step a run: `scale.bp_steps(c)` steps per client)."""
+    async def level(c: int) -> dict:
+        steps_each = scale.bp_steps(c)
+        rounds = []
+        for _ in range(scale.rounds):
+            async def client_steps():
+                for step in range(steps_each):
+                    if step % 11 == 0:  # a new thread (the chain has 10 nodes: 11 steps)
+                        tid = await d.new_thread()
+                        await d.wait(tid, "chain", input={"visited": []}, interrupt_before="*")
+                    else:
+                        await d.wait(tid, "chain", input=None, interrupt_before="*")
+
+            start = time.perf_counter()
+            await asyncio.gather(*(client_steps() for _ in range(c)))
+            rounds.append(steps_each * c / (time.perf_counter() - start))
+        return {"steps_per_s": median(rounds)}
+    return await per_concurrency(scale, level)
 
 
 async def scenario_streaming(d, scale: Scale) -> dict:
-    firsts, rates = [], []
-    for _ in range(scale.rounds):
-        start = time.perf_counter()
-        first = last = None
-        n = 0
-        async for _ in d.stream_custom("streamer", {"count": scale.stream_events}):
-            now = time.perf_counter()
-            first = first or now
-            last = now
-            n += 1
-        assert n == scale.stream_events, n
-        firsts.append((first - start) * 1000)
-        rates.append(n / (last - start))
-    return {"first_event_ms": median(firsts), "events_per_s": median(rates)}
+    """`c` concurrent `runs.stream` of custom events (`scale.stream_events_each(c)` each):
+    events/s over all streams (events ÷ time from the requests to the last event, so the
+    time to the first event counts), and the median time to each stream's first event."""
+    async def level(c: int) -> dict:
+        count = scale.stream_events_each(c)
+        firsts, rates = [], []
+        for _ in range(scale.rounds):
+            start = time.perf_counter()
+            round_firsts, lasts = [], []
+
+            async def one_stream():
+                first = last = None
+                n = 0
+                async for _ in d.stream_custom("streamer", {"count": count}):
+                    last = time.perf_counter()
+                    first = first or last
+                    n += 1
+                assert n == count, n
+                round_firsts.append((first - start) * 1000)
+                lasts.append(last)
+
+            await asyncio.gather(*(one_stream() for _ in range(c)))
+            firsts.append(median(round_firsts))
+            rates.append(count * c / (max(lasts) - start))
+        return {"first_event_ms": median(firsts), "events_per_s": median(rates), "events_each": count}
+    return await per_concurrency(scale, level)
 
 
 PARK_BUDGET_NOTE = (
@@ -575,14 +623,16 @@ async def scenario_parked(d, scale: Scale, budget: float) -> dict:
 
 
 async def scenario_doubletext(d, scale: Scale) -> dict:
+    """Time from a double-text (`multitask_strategy="interrupt"`) to the first run being
+    `interrupted` with the second running, while `c - 1` other clients run HITL cycles."""
     if isinstance(d, InProcessDriver):
-        return {"switch_ms": None}
+        return {}
     client = d.client
-    times = []
-    for _ in range(scale.doubletext_rounds):
+
+    async def switch() -> float:
         tid = await d.new_thread()
         first = await client.runs.create(tid, "slow", input={"ticks": 200})
-        deadline = time.monotonic() + 15  # a server that never reports these statuses fails here
+        deadline = time.monotonic() + 30  # a server that never reports these statuses fails here
         while (await client.runs.get(tid, first["run_id"]))["status"] != "running":
             assert time.monotonic() < deadline, "the first run never reported `running`"
             await asyncio.sleep(0.01)
@@ -593,11 +643,27 @@ async def scenario_doubletext(d, scale: Scale) -> dict:
             b = (await client.runs.get(tid, second["run_id"]))["status"]
             if a == "interrupted" and b in ("running", "success"):
                 break
-            assert time.monotonic() < deadline, f"first run {a!r}, second {b!r} after 15 s"
+            assert time.monotonic() < deadline, f"first run {a!r}, second {b!r} after 30 s"
             await asyncio.sleep(0.005)
-        times.append((time.perf_counter() - start) * 1000)
+        elapsed = (time.perf_counter() - start) * 1000
         await client.runs.join(tid, second["run_id"])
-    return {"switch_ms": median(times)}
+        return elapsed
+
+    async def level(c: int) -> dict:
+        done = asyncio.Event()
+
+        async def load():
+            while not done.is_set():
+                await hitl_cycle(d, {"create": [], "to_interrupt": [], "resume": [], "cycle": []})
+
+        loaders = [asyncio.create_task(load()) for _ in range(c - 1)]
+        try:
+            times = [await switch() for _ in range(scale.doubletext_rounds)]
+        finally:
+            done.set()
+            await asyncio.gather(*loaders, return_exceptions=True)
+        return {"switch_ms": median(times)}
+    return await per_concurrency(scale, level)
 
 
 async def measure(system: str, scale: Scale, workdir: Path, log_dir: Path) -> dict:
@@ -618,7 +684,8 @@ async def measure(system: str, scale: Scale, workdir: Path, log_dir: Path) -> di
             scenarios = [s for s in scenarios if s[0] in ("hitl", "streaming")]
         for name, fn in scenarios:
             t = time.perf_counter()
-            limit = scale.scenario_budget_s + (budget if name == "parked" else 0)
+            limit = scale.scenario_budget_s + budget if name == "parked" else \
+                scale.scenario_budget_s * (1 if name == "hitl" else len(scale.concurrency))
             try:
                 result[name] = await asyncio.wait_for(fn(d, scale), limit)
             except asyncio.TimeoutError:
@@ -683,13 +750,15 @@ def targets(results: dict, scale: Scale) -> list[tuple[str, str, str, str]]:
             1.5, False, "×")
     add(f"waypoint-postgres: PostgreSQL transactions per HITL cycle at {at} clients",
         get(results.get("waypoint-postgres", {}), "hitl", at, "pg_xacts_per_cycle"), 15, False)
-    add("waypoint-postgres: streaming events/s", get(results.get("waypoint-postgres", {}), "streaming", "events_per_s"),
-        20000, True)
-    add("waypoint-postgres: first streamed event ms",
-        get(results.get("waypoint-postgres", {}), "streaming", "first_event_ms"), 20, False)
+    add(f"waypoint-postgres: streaming events/s, {one} client",
+        get(results.get("waypoint-postgres", {}), "streaming", one, "events_per_s"), 20000, True)
+    add(f"waypoint-postgres: first streamed event ms, {one} client",
+        get(results.get("waypoint-postgres", {}), "streaming", one, "first_event_ms"), 20, False)
     for system in ("waypoint-sqlite", "waypoint-postgres"):
-        value, base = (get(results.get(system, {}), "breakpoints", "steps_per_s"), get(floor, "breakpoints", "steps_per_s"))
-        add(f"{system}: breakpoint stepping time ÷ floor's", base / value if value and base else None, 2, False, "×")
+        value, base = (get(results.get(system, {}), "breakpoints", one, "steps_per_s"),
+                       get(floor, "breakpoints", one, "steps_per_s"))
+        add(f"{system}: breakpoint stepping time ÷ floor's, {one} client", base / value if value and base else None,
+            2, False, "×")
         add(f"{system}: RSS per parked thread at {max(scale.parked):,} (KB)",
             get(results.get(system, {}), "parked", max(scale.parked), "rss_per_thread_kb"), 5, False)
     return rows
@@ -740,8 +809,15 @@ def report(results: dict, scale: Scale, out: Path, plot: Path, elapsed: float, s
             dev = main_fn(results["langgraph-dev"]) if "langgraph-dev" in results else None
             lines.append(f"| {s} | " + " | ".join(fmt(v, r[3]) for v, r in zip(vals, rows))
                          + f" | {ratio(vals[0], floor, hib)} | {ratio(vals[0], dev, hib)} |")
-        failed = [f"{s}: {results[s][k]['failed']}" for s in (only or systems) for k in results.get(s, {})
-                  if isinstance(results[s][k], dict) and "failed" in results[s][k] and k in title.lower()]
+        failed = []
+        for s in only or systems:
+            for k, v in results.get(s, {}).items():
+                if not isinstance(v, dict) or k not in title.lower():
+                    continue
+                if "failed" in v:
+                    failed.append(f"{s}: {v['failed']}")
+                failed += [f"{s} at {c} clients: {r['failed']}" for c, r in v.items()
+                           if isinstance(r, dict) and "failed" in r and k != "hitl"]
         if failed:
             lines.append("")
             lines.append("Failed: " + "; ".join(failed))
@@ -767,11 +843,16 @@ def report(results: dict, scale: Scale, out: Path, plot: Path, elapsed: float, s
             lines.append(f"| {c} | " + " | ".join(fmt(get(results[s], "hitl", c, "cycles_per_s")) for s in scaling) + " |")
         lines.append("")
     full = [s for s in systems if s not in HITL_ONLY]
-    table("2. Breakpoint stepping (10-node chain, interrupt_before=\"*\")", [
-        ("steps/s", lambda r: get(r, "breakpoints", "steps_per_s"), True, 1)], full)
-    table(f"3. Streaming {scale.stream_events:,} custom events", [
-        ("events/s", lambda r: get(r, "streaming", "events_per_s"), True, 0),
-        ("first event ms", lambda r: get(r, "streaming", "first_event_ms"), False, 1)])
+    cs = scale.concurrency
+    lines += [f"Breakpoint steps per client: " + ", ".join(f"{scale.bp_steps(c)} at {c}" for c in cs)
+              + ". Custom events per stream: " + ", ".join(f"{scale.stream_events_each(c):,} at {c}" for c in cs)
+              + ". Double-text: the switch of one thread while the other clients run HITL cycles.", ""]
+    table("2. Breakpoint stepping (10-node chain, interrupt_before=\"*\"), steps/s by concurrent clients", [
+        (f"steps/s, {c}", lambda r, c=c: get(r, "breakpoints", c, "steps_per_s"), True, 1) for c in cs], full)
+    table("3. Streaming custom events, by concurrent streams", [
+        row for c in cs for row in (
+            (f"events/s, {c}", lambda r, c=c: get(r, "streaming", c, "events_per_s"), True, 0),
+            (f"first event ms, {c}", lambda r, c=c: get(r, "streaming", c, "first_event_ms"), False, 1))])
     for n in scale.parked:
         cut = [f"{s}: {results[s]['parked'][n]['not_reached']}" for s in full
                if "not_reached" in (get(results[s], "parked", n) or {})]
@@ -790,8 +871,9 @@ def report(results: dict, scale: Scale, out: Path, plot: Path, elapsed: float, s
             ("server RSS MB", lambda r, n=n: get(r, "parked", n, "rss_mb"), False, 0),
             ("RSS per parked thread KB", lambda r, n=n: get(r, "parked", n, "rss_per_thread_kb"), False, 2)],
             parked_here)
-    table("5. Double-text (multitask_strategy=\"interrupt\"): first run interrupted and second started", [
-        ("switch ms", lambda r: get(r, "doubletext", "switch_ms"), False, 1)], full)
+    table("5. Double-text (multitask_strategy=\"interrupt\"): first run interrupted and second started, "
+          "ms by concurrent clients", [
+              (f"switch ms, {c}", lambda r, c=c: get(r, "doubletext", c, "switch_ms"), False, 1) for c in cs], full)
 
     notes = BENCH / "NOTES.md"
     if notes.exists():
@@ -836,8 +918,8 @@ def print_ratios(results: dict, scale: Scale) -> None:
         c = max(scale.concurrency)
         parts.append(f"resume p50@1 {ratio(get(r, 'hitl', 1, 'resume_p50'), get(floor, 'hitl', 1, 'resume_p50'), False)}")
         parts.append(f"CPU/cycle@{c} {ratio(get(r, 'hitl', c, 'cpu_ms_per_cycle'), get(floor, 'hitl', c, 'cpu_ms_per_cycle'), False)}")
-        parts.append(f"breakpoints {ratio(get(r, 'breakpoints', 'steps_per_s'), get(floor, 'breakpoints', 'steps_per_s'), True)}")
-        parts.append(f"streaming {ratio(get(r, 'streaming', 'events_per_s'), get(floor, 'streaming', 'events_per_s'), True)}")
+        parts.append(f"breakpoints@1 {ratio(get(r, 'breakpoints', 1, 'steps_per_s'), get(floor, 'breakpoints', 1, 'steps_per_s'), True)}")
+        parts.append(f"streaming@1 {ratio(get(r, 'streaming', 1, 'events_per_s'), get(floor, 'streaming', 1, 'events_per_s'), True)}")
         xacts = get(r, "hitl", c, "pg_xacts_per_cycle")
         if xacts is not None:
             parts.append(f"PG xacts/cycle {xacts:.1f}")
