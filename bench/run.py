@@ -477,8 +477,7 @@ PG_STATS_LAG_S = 1.2
 
 
 async def scenario_hitl(d, scale: Scale) -> dict:
-    out = {}
-    for c in scale.concurrency:
+    async def level(c: int) -> dict:
         rounds = []
         per_client = scale.cycles(c, d.name)
         for _ in range(scale.rounds):
@@ -501,9 +500,20 @@ async def scenario_hitl(d, scale: Scale) -> dict:
                 "pg_xacts_per_cycle": (xacts1 - xacts0 - 1) / n if xacts0 is not None else None,
                 **{f"{step}_p{q}": pct(v, q / 100) * 1000 for step, v in timings.items() for q in (50, 95, 99)},
             })
-        out[c] = {k: median([r[k] for r in rounds]) if rounds[0][k] is not None else None for k in rounds[0]}
-        out[c]["cycles"] = per_client * c
-    return out
+        out = {k: median([r[k] for r in rounds]) if rounds[0][k] is not None else None for k in rounds[0]}
+        out["cycles"] = per_client * c
+        return out
+    return await per_concurrency(scale, level)
+
+
+def failure(exc: BaseException) -> str:
+    """What failed, for the report: the exception, and for a transport error (a reset
+    connection says nothing else) the request it broke."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, httpx.RequestError):
+        with contextlib.suppress(RuntimeError):  # no request attached
+            text += f" ({exc.request.method} {exc.request.url.path})"
+    return text[:300]
 
 
 async def per_concurrency(scale: Scale, level) -> dict:
@@ -517,7 +527,7 @@ async def per_concurrency(scale: Scale, level) -> dict:
         except asyncio.TimeoutError:
             out[c] = {"failed": f"not done within {scale.scenario_budget_s:.0f} s"}
         except Exception as exc:  # a peer failing under this load: say so, measure the rest
-            out[c] = {"failed": f"{type(exc).__name__}: {exc}"[:300]}
+            out[c] = {"failed": failure(exc)}
     return out
 
 
@@ -685,15 +695,15 @@ async def measure(system: str, scale: Scale, workdir: Path, log_dir: Path) -> di
         for name, fn in scenarios:
             t = time.perf_counter()
             limit = scale.scenario_budget_s + budget if name == "parked" else \
-                scale.scenario_budget_s * (1 if name == "hitl" else len(scale.concurrency))
+                scale.scenario_budget_s * len(scale.concurrency)
             try:
                 result[name] = await asyncio.wait_for(fn(d, scale), limit)
             except asyncio.TimeoutError:
                 print(f"  {system} {name} FAILED: not done within {limit:.0f} s", flush=True)
                 result[name] = {"failed": f"not done within {limit:.0f} s"}
             except Exception as exc:  # a peer lacking a feature: say so, measure the rest
-                print(f"  {system} {name} FAILED: {type(exc).__name__}: {exc}", flush=True)
-                result[name] = {"failed": f"{type(exc).__name__}: {exc}"[:300]}
+                print(f"  {system} {name} FAILED: {failure(exc)}", flush=True)
+                result[name] = {"failed": failure(exc)}
             print(f"  {system} {name}: {time.perf_counter() - t:.1f}s", flush=True)
         return result
 
@@ -797,7 +807,8 @@ def report(results: dict, scale: Scale, out: Path, plot: Path, elapsed: float, s
     lines += [f"| {t} | {m} | {g} | {ok} |" for t, m, g, ok in rows]
     lines.append("")
 
-    def table(title: str, rows: list[tuple[str, Any, bool, int]], only: list[str] | None = None):
+    def table(title: str, rows: list[tuple[str, Any, bool, int]], only: list[str] | None = None,
+              at: int | None = None):
         lines.extend([f"## {title}", "", "| system | " + " | ".join(r[0] for r in rows) + " | × floor | × dev |",
                       "|---|" + "---|" * (len(rows) + 2)])
         for s in only or systems:
@@ -817,7 +828,7 @@ def report(results: dict, scale: Scale, out: Path, plot: Path, elapsed: float, s
                 if "failed" in v:
                     failed.append(f"{s}: {v['failed']}")
                 failed += [f"{s} at {c} clients: {r['failed']}" for c, r in v.items()
-                           if isinstance(r, dict) and "failed" in r and k != "hitl"]
+                           if isinstance(r, dict) and "failed" in r and at in (None, c)]
         if failed:
             lines.append("")
             lines.append("Failed: " + "; ".join(failed))
@@ -834,7 +845,7 @@ def report(results: dict, scale: Scale, out: Path, plot: Path, elapsed: float, s
             ("resume p99", lambda r, c=c: get(r, "hitl", c, "resume_p99"), False, 1),
             ("CPU ms/cycle", lambda r, c=c: get(r, "hitl", c, "cpu_ms_per_cycle"), False, 1),
             ("PG xacts/cycle", lambda r, c=c: get(r, "hitl", c, "pg_xacts_per_cycle"), False, 1),
-        ])
+        ], at=c)
     scaling = [s for s in ("waypoint-postgres", "waypoint-postgres-2", "waypoint-postgres-4") if s in results]
     if scaling:
         lines += ["## Scaling: HITL cycles/s of Waypoint on PostgreSQL + Redis by processes", "",
