@@ -27,7 +27,7 @@ from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, overlay_config, thread_config
 from waypoint.service.webhook_policy import WebhookPolicy, WebhookRefused
 from waypoint.service.worker import WorkerPool
-from waypoint.service.waiting import run_has_ended, wait_run_ended
+from waypoint.service.waiting import run_end_check, wait_run_ended
 from waypoint.storage import AssistantChanged, InterruptAnswered, Storage, ThreadBusy
 from waypoint.storage.base import ACTIVE_RUN_STATUSES
 from waypoint.streams import Broker, CancelAction, StreamEvent
@@ -333,13 +333,13 @@ class RunService:
         """The run's stream events (replayed from the start, or after `last_event_id`)
         until it ends; empty for a run that ended before its stream was retained."""
         return self.broker.subscribe(
-            run_id, last_event_id=last_event_id, is_finished=lambda: run_has_ended(self.storage, run_id)
+            run_id, last_event_id=last_event_id, is_finished=run_end_check(self.storage, run_id)
         )
 
     def stream_batches(self, run_id: str, *, last_event_id: str | None = None) -> AsyncIterator[list[StreamEvent]]:
         """`stream`, in the batches the events arrive in (`Broker.subscribe_batches`)."""
         return self.broker.subscribe_batches(
-            run_id, last_event_id=last_event_id, is_finished=lambda: run_has_ended(self.storage, run_id)
+            run_id, last_event_id=last_event_id, is_finished=run_end_check(self.storage, run_id)
         )
 
     async def wait(self, run_id: str) -> None:

@@ -28,7 +28,7 @@ from typing import Literal
 from waypoint import serde
 from waypoint.service.errors import Invalid
 from waypoint.service.threads import ThreadService
-from waypoint.service.waiting import run_has_ended
+from waypoint.service.waiting import run_end_check
 from waypoint.storage import NotFound, Storage
 from waypoint.storage.base import ACTIVE_RUN_STATUSES
 from waypoint.streams import Broker, StreamEvent
@@ -145,7 +145,7 @@ class ThreadStreamer:
         run_id = run["run_id"]
         index = -1
         async for event in self.broker.subscribe(
-            run_id, is_finished=lambda: run_has_ended(self.storage, run_id)
+            run_id, is_finished=run_end_check(self.storage, run_id)
         ):
             index += 1
             if index > skip_through and (

@@ -404,9 +404,10 @@ class RedisBroker(Broker):
                             batch.append(StreamEvent(f"{entry_id}.{index}", event, data))
                 if batch:
                     yield batch
-                if not entries and is_finished is not None and not await self._redis.exists(key):
-                    if await is_finished():
-                        return
+                # `is_finished` first: it may answer without a round trip (a rate-limited check).
+                if not entries and is_finished is not None and await is_finished() \
+                        and not await self._redis.exists(key):
+                    return
         finally:
             self._reader.unfollow(follower)
 
