@@ -7,14 +7,18 @@ server's history shows it in `metadata.thread_id`, so clients filter and display
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.base import WRITES_IDX_MAP, CheckpointTuple, get_checkpoint_id, get_checkpoint_metadata
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.checkpoint.sqlite.utils import load_pending_writes, pending_writes_sql
 
 
 class ThreadIdInMetadata:
@@ -28,8 +32,108 @@ class ThreadIdInMetadata:
         return await super().aput(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
 
 
+_SELECT_CHECKPOINT = (
+    "SELECT thread_id, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata FROM checkpoints"
+    " WHERE thread_id = ? AND checkpoint_ns = ?"
+)
+_INSERT_CHECKPOINT = (
+    "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,"
+    " checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_WRITES = (
+    "INTO writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, value)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 class SqliteCheckpointer(ThreadIdInMetadata, AsyncSqliteSaver):
-    """`AsyncSqliteSaver` recording `metadata.thread_id`."""
+    """`AsyncSqliteSaver` recording `metadata.thread_id`, whose hot calls (`aget_tuple`,
+    `aput`, `aput_writes`) each make ONE hop to the connection's thread: the base class makes
+    three to six (cursor, execute, fetch, commit, close), each a thread wake-up and a future
+    on both sides, which cost more CPU than the statements. The same statements, values and
+    transactions as the base class (a write commits before the call returns), under its lock."""
+
+    def _run(self, fn: Any, *args: Any) -> Any:
+        """`fn(sqlite3_connection, *args)` on the connection's thread (aiosqlite's queue, in
+        order with the connection's other calls)."""
+        return self.conn._execute(fn, self.conn._conn, *args)
+
+    async def aget_tuple(self, config: dict) -> CheckpointTuple | None:
+        await self.setup()
+        checkpoint_ns = config["configurable"].get("checkpoint_ns", "")
+        thread_id = str(config["configurable"]["thread_id"])
+        checkpoint_id = get_checkpoint_id(config)
+        async with self.lock:
+            found = await self._run(_read_checkpoint, thread_id, checkpoint_ns, checkpoint_id,
+                                    pending_writes_sql(self._has_task_path))
+        if found is None:
+            return None
+        (thread_id, checkpoint_id, parent_checkpoint_id, type_, checkpoint, metadata), writes = found
+        if not get_checkpoint_id(config):
+            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
+                                       "checkpoint_id": checkpoint_id}}
+        return CheckpointTuple(
+            config,
+            self.serde.loads_typed((type_, checkpoint)),
+            cast(Any, json.loads(metadata) if metadata is not None else {}),
+            {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns,
+                              "checkpoint_id": parent_checkpoint_id}} if parent_checkpoint_id else None,
+            load_pending_writes(writes, self.serde),
+        )
+
+    async def aput(self, config: dict, checkpoint: Any, metadata: dict, new_versions: Any) -> dict:
+        thread_id = (config.get("configurable") or {}).get("thread_id")
+        if thread_id is not None and "thread_id" not in metadata:
+            metadata = {**metadata, "thread_id": str(thread_id)}
+        await self.setup()
+        checkpoint_ns = config["configurable"]["checkpoint_ns"]
+        type_, serialized = self.serde.dumps_typed(checkpoint)
+        serialized_metadata = json.dumps(
+            get_checkpoint_metadata(config, metadata), ensure_ascii=False).encode("utf-8", "ignore")
+        row = (str(config["configurable"]["thread_id"]), checkpoint_ns, checkpoint["id"],
+               config["configurable"].get("checkpoint_id"), type_, serialized, serialized_metadata)
+        async with self.lock:
+            await self._run(_write, _INSERT_CHECKPOINT, [row])
+        return {"configurable": {"thread_id": config["configurable"]["thread_id"], "checkpoint_ns": checkpoint_ns,
+                                 "checkpoint_id": checkpoint["id"]}}
+
+    async def aput_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str = "") -> None:
+        verb = "INSERT OR REPLACE " if all(w[0] in WRITES_IDX_MAP for w in writes) else "INSERT OR IGNORE "
+        await self.setup()
+        configurable = config["configurable"]
+        rows = [
+            (str(configurable["thread_id"]), str(configurable["checkpoint_ns"]), str(configurable["checkpoint_id"]),
+             task_id, task_path, WRITES_IDX_MAP.get(channel, idx), channel, *self.serde.dumps_typed(value))
+            for idx, (channel, value) in enumerate(writes)
+        ]
+        async with self.lock:
+            await self._run(_write, verb + _INSERT_WRITES, rows)
+
+
+def _read_checkpoint(conn: sqlite3.Connection, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None,
+                     writes_sql: str) -> tuple[tuple, list] | None:
+    """The checkpoint row (the latest of the namespace without `checkpoint_id`) and its
+    pending writes' rows, as `AsyncSqliteSaver.aget_tuple` reads them."""
+    if checkpoint_id:
+        row = conn.execute(_SELECT_CHECKPOINT + " AND checkpoint_id = ?",
+                           (thread_id, checkpoint_ns, checkpoint_id)).fetchone()
+    else:
+        row = conn.execute(_SELECT_CHECKPOINT + " ORDER BY checkpoint_id DESC LIMIT 1",
+                           (thread_id, checkpoint_ns)).fetchone()
+    if row is None:
+        return None
+    return row, conn.execute(writes_sql, (row[0], checkpoint_ns, str(row[1]))).fetchall()
+
+
+def _write(conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
+    """`rows` inserted by `sql` in one transaction, committed (rolled back on failure)."""
+    try:
+        conn.executemany(sql, rows)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
 
 
 class _RecordingCursor:
