@@ -139,6 +139,11 @@ class SqliteDialect(Dialect):
         self._engine: sa.Engine | None = None
         self._conn: sa.Connection | None = None  # used on the executor's thread only
         self._executor: ThreadPoolExecutor | None = None
+        self._raw: sqlite3.Connection | None = None  # the DBAPI connection under `_conn`
+        #: Operations handed to the database thread and not yet finished (see `run`).
+        self._in_thread = 0
+        #: With `synchronous=FULL` each commit syncs to disk: those never block the event loop.
+        self._inline = self.synchronous == "NORMAL"
         self._cp_conn: aiosqlite.Connection | None = None
         self._store_conn: aiosqlite.Connection | None = None
         self._checkpointer: SqliteCheckpointer | None = None
@@ -165,6 +170,7 @@ class SqliteDialect(Dialect):
                 json_serializer=serde.dumps_str, json_deserializer=serde.loads,
             )
             self._conn = await asyncio.get_running_loop().run_in_executor(self._executor, self._engine.connect)
+            self._raw = self._conn.connection.driver_connection
         except BaseException:
             await self.close()
             raise
@@ -202,7 +208,7 @@ class SqliteDialect(Dialect):
         if self._executor is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._dispose)
             self._executor.shutdown(wait=True)
-        self._executor = self._conn = self._engine = None
+        self._executor = self._conn = self._engine = self._raw = None
         self._process_lock.release()
 
     @property
@@ -229,12 +235,54 @@ class SqliteDialect(Dialect):
             raise
         return result
 
+    def _call_inline(self, fn: Callable[[sa.Connection], T], write: bool) -> T | _Busy:
+        """`_call` on the event loop's thread without waiting for the write lock: `_BUSY`
+        when another connection holds it (nothing ran), for the caller to hop to the
+        database thread, which waits for it. Reads never wait in WAL mode; one that does
+        anyway (`SQLITE_BUSY` during a WAL recovery) has written nothing and is retried there."""
+        raw, conn = self._raw, self._conn
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            if write:
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                except sa.exc.OperationalError as exc:
+                    with contextlib.suppress(Exception):
+                        conn.rollback()
+                    if _is_busy(exc):
+                        return _BUSY
+                    raise
+            try:
+                result = fn(conn)
+                conn.commit()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                if not write and _is_busy(exc):
+                    return _BUSY
+                raise
+            return result
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
     async def run(self, fn: Callable[[sa.Connection], T], mode: Mode) -> T:
         assert self._executor is not None, "storage is not open"
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._call, fn, mode != "read"
-            )
+            # Server-row statements take microseconds; a hop to the database thread and back
+            # costs more (a future per side, two thread wake-ups, GIL hand-offs). So while
+            # that thread is idle, which keeps every operation in the order it was asked
+            # for, the operation runs here unless it would wait for the write lock.
+            if self._inline and not self._in_thread:
+                result = self._call_inline(fn, mode != "read")
+                if result is not _BUSY:
+                    return result
+            self._in_thread += 1
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._call, fn, mode != "read"
+                )
+            finally:
+                self._in_thread -= 1
         except sa.exc.SQLAlchemyError as exc:
             raise self.unwrap(exc) from None
 
@@ -292,6 +340,18 @@ class SqliteDialect(Dialect):
             return
         async with lock:
             yield True
+
+
+class _Busy:
+    """`SqliteDialect._call_inline`'s answer when it could not take the write lock at once."""
+
+
+_BUSY = _Busy()
+
+
+def _is_busy(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode == sqlite3.SQLITE_BUSY
 
 
 def _unkept_checkpoints(rows: list[tuple[str, str, dict]]) -> list[tuple[str, str]]:
