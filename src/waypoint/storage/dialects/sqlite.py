@@ -22,7 +22,7 @@ import math
 import sqlite3
 from array import array
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,11 +137,11 @@ class SqliteDialect(Dialect):
         self.store_ttl = store_ttl
         self._exclusive: dict[str, asyncio.Lock] = {}
         self._engine: sa.Engine | None = None
-        self._conn: sa.Connection | None = None  # used on the executor's thread only
+        self._conn: sa.Connection | None = None  # used by one thread at a time (see `run`)
         self._executor: ThreadPoolExecutor | None = None
         self._raw: sqlite3.Connection | None = None  # the DBAPI connection under `_conn`
-        #: Operations handed to the database thread and not yet finished (see `run`).
-        self._in_thread = 0
+        #: The last operation handed to the database thread (see `run`).
+        self._last: Future | None = None
         #: With `synchronous=FULL` each commit syncs to disk: those never block the event loop.
         self._inline = self.synchronous == "NORMAL"
         self._cp_conn: aiosqlite.Connection | None = None
@@ -235,31 +235,27 @@ class SqliteDialect(Dialect):
             raise
         return result
 
-    def _call_inline(self, fn: Callable[[sa.Connection], T], write: bool) -> T | _Busy:
-        """`_call` on the event loop's thread without waiting for the write lock: `_BUSY`
-        when another connection holds it (nothing ran), for the caller to hop to the
-        database thread, which waits for it. Reads never wait in WAL mode; one that does
-        anyway (`SQLITE_BUSY` during a WAL recovery) has written nothing and is retried there."""
+    def _call_inline(self, fn: Callable[[sa.Connection], T]) -> T | _Busy:
+        """The write `_call` on the event loop's thread, without waiting for the write lock:
+        `_BUSY` when another connection (the checkpointer's, the store's) holds it, nothing
+        done, for the caller to hop to the database thread, which waits for it."""
         raw, conn = self._raw, self._conn
         raw.execute("PRAGMA busy_timeout=0")
         try:
-            if write:
-                try:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                except sa.exc.OperationalError as exc:
-                    with contextlib.suppress(Exception):
-                        conn.rollback()
-                    if _is_busy(exc):
-                        return _BUSY
-                    raise
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except sa.exc.OperationalError as exc:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                if _is_busy(exc):
+                    return _BUSY
+                raise
             try:
                 result = fn(conn)
                 conn.commit()
-            except BaseException as exc:
+            except BaseException:
                 with contextlib.suppress(Exception):
                     conn.rollback()
-                if not write and _is_busy(exc):
-                    return _BUSY
                 raise
             return result
         finally:
@@ -268,21 +264,19 @@ class SqliteDialect(Dialect):
     async def run(self, fn: Callable[[sa.Connection], T], mode: Mode) -> T:
         assert self._executor is not None, "storage is not open"
         try:
-            # Server-row statements take microseconds; a hop to the database thread and back
+            # A server-row write takes microseconds; a hop to the database thread and back
             # costs more (a future per side, two thread wake-ups, GIL hand-offs). So while
             # that thread is idle, which keeps every operation in the order it was asked
-            # for, the operation runs here unless it would wait for the write lock.
-            if self._inline and not self._in_thread:
-                result = self._call_inline(fn, mode != "read")
+            # for, a write runs here unless it would wait for the write lock. Reads (the
+            # searches and lists, which may scan) stay on the thread: they never block the loop.
+            if mode != "read" and self._inline and (self._last is None or self._last.done()):
+                result = self._call_inline(fn)
                 if result is not _BUSY:
                     return result
-            self._in_thread += 1
-            try:
-                return await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self._call, fn, mode != "read"
-                )
-            finally:
-                self._in_thread -= 1
+            # The executor runs in submission order: once its last operation is done, all
+            # are (also those whose caller was cancelled meanwhile).
+            self._last = self._executor.submit(self._call, fn, mode != "read")
+            return await asyncio.wrap_future(self._last)
         except sa.exc.SQLAlchemyError as exc:
             raise self.unwrap(exc) from None
 
@@ -349,9 +343,8 @@ class _Busy:
 _BUSY = _Busy()
 
 
-def _is_busy(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", exc)
-    return isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode == sqlite3.SQLITE_BUSY
+def _is_busy(exc: sa.exc.OperationalError) -> bool:
+    return getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
 
 
 def _unkept_checkpoints(rows: list[tuple[str, str, dict]]) -> list[tuple[str, str]]:
