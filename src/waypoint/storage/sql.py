@@ -128,6 +128,9 @@ _NEXT_VERSION = sa.select(sa.func.coalesce(sa.func.max(assistant_versions.c.vers
     assistant_versions.c.assistant_id == _p("assistant_id"))
 _GET_VERSION = sa.select(assistant_versions).where(
     assistant_versions.c.assistant_id == _p("assistant_id"), assistant_versions.c.version == _p("version"))
+#: The active statuses written into the SQL: a list of values would be an "expanding"
+#: parameter, which SQLAlchemy re-renders into the statement's text at every execution.
+_ACTIVE_STATUSES = [sa.literal_column(f"'{status}'") for status in ACTIVE_RUN_STATUSES]
 _GET_THREAD = sa.select(*thread_columns).where(threads.c.thread_id == _p("thread_id"))
 _DELETE_THREAD = sa.delete(threads).where(threads.c.thread_id == _p("thread_id"))
 _SET_THREAD_STATE = sa.update(threads).where(threads.c.thread_id == _p("thread_id")).values({
@@ -135,7 +138,7 @@ _SET_THREAD_STATE = sa.update(threads).where(threads.c.thread_id == _p("thread_i
     "updated_at": _p("now"), "state_updated_at": _p("now"),
     # A thread with an active run stays busy whatever its last run left.
     "status": sa.case((sa.exists().where(runs.c.thread_id == threads.c.thread_id,
-                                         runs.c.status.in_(ACTIVE_RUN_STATUSES)), "busy"),
+                                         runs.c.status.in_(_ACTIVE_STATUSES)), "busy"),
                       else_=_p("status", sa.Text)),
 }).returning(threads.c.status)
 _COPY_THREAD = sa.insert(threads).from_select(
@@ -259,7 +262,11 @@ class SqlStorage(Storage):
             metadata=d.json_merge(threads.c.metadata, _p("patch", Json)), updated_at=_p("now"),
         ).returning(*thread_columns)
         self._lock_thread = d.lock_rows(sa.select(threads.c.thread_id).where(threads.c.thread_id == _p("thread_id")))
-        self._lock_thread_state = d.lock_rows(sa.select(threads.c.thread_id, threads.c.status, threads.c.interrupts)
+        # Run creation's lock: also the metadata its run merges into (often there already).
+        self._lock_thread_meta = d.lock_rows(sa.select(threads.c.thread_id, threads.c.metadata)
+                                             .where(threads.c.thread_id == _p("thread_id")))
+        self._lock_thread_state = d.lock_rows(sa.select(threads.c.thread_id, threads.c.status, threads.c.interrupts,
+                                                        threads.c.metadata)
                                               .where(threads.c.thread_id == _p("thread_id")))
         self._lock_run_thread = d.lock_rows(sa.select(threads.c.thread_id).where(
             threads.c.thread_id == sa.select(runs.c.thread_id).where(runs.c.run_id == _p("run_id")).scalar_subquery()))
@@ -267,7 +274,7 @@ class SqlStorage(Storage):
             sa.select(threads.c.thread_id).where(threads.c.thread_id == _p("thread_id")), skip_locked=True
         )
         self._active_runs = sa.select(runs.c.run_id).where(
-            runs.c.thread_id == _p("thread_id"), runs.c.status.in_(ACTIVE_RUN_STATUSES)
+            runs.c.thread_id == _p("thread_id"), runs.c.status.in_(_ACTIVE_STATUSES)
         ).order_by(d.insertion_order(runs))
         self._mark_busy_merge = _MARK_BUSY.values(metadata=d.json_merge(threads.c.metadata, _p("patch", Json)))
         self._insert_decision = _INSERT_DECISION.returning(*decisions.c)
@@ -603,13 +610,16 @@ class SqlStorage(Storage):
         if new_thread:  # inserted busy, locked by this transaction until it commits
             _insert_once(conn, self._insert_thread, self._thread_row(thread_id, thread_metadata or {}, "busy"),
                          "raise", f"Thread {thread_id}", dict)
-        elif decide is not None:
-            locked = _one(conn.execute(self._lock_thread_state, {"p_thread_id": thread_id}))
+        else:
+            locked = _one(conn.execute(self._lock_thread_state if decide is not None else self._lock_thread_meta,
+                                       {"p_thread_id": thread_id}))
             if locked is None:
                 raise NotFound(f"Thread {thread_id} not found")
-            decisions = decide(locked)  # under the lock: what it sees pending stays so
-        elif conn.execute(self._lock_thread, {"p_thread_id": thread_id}).first() is None:
-            raise NotFound(f"Thread {thread_id} not found")
+            if decide is not None:
+                decisions = decide(locked)  # under the lock: what it sees pending stays so
+            stored = locked.get("metadata") or {}
+            if thread_metadata and all(k in stored and stored[k] == v for k, v in thread_metadata.items()):
+                thread_metadata = None  # nothing to merge (a thread's later runs)
         if assistant_stamp is not None:
             stored = conn.execute(_ASSISTANT_STAMP, {"p_assistant_id": run["assistant_id"]}).first()
             if stored is None or tuple(stored) != tuple(assistant_stamp):
