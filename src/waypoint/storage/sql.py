@@ -780,9 +780,10 @@ class SqlStorage(Storage):
 
     def _finish_run(self, conn: sa.Connection, run_id: str, status: str, output: Any, error: Any,
                     thread_state: dict[str, Any] | None) -> Record:
-        if thread_state is not None:
+        if thread_state is not None and not self.dialect.serializes_writers:
             # Under READ COMMITTED the thread's "active run?" test would otherwise miss a
             # concurrent cancel of its queued run (and both would leave the thread `busy`).
+            # (One writer at a time, as on SQLite, sees every committed change anyway.)
             conn.execute(self._lock_run_thread, {"p_run_id": run_id})
         row = _one(conn.execute(_FINISH_RUN, {
             "p_run_id": run_id, "p_status": status, "p_output": output, "p_error": error, "p_now": now_iso(),
