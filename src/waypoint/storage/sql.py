@@ -100,13 +100,13 @@ def _insert_once(conn: sa.Connection, insert: sa.Insert, row: Record, if_exists:
     return existing()
 
 
-def operation(mode: Mode) -> Callable:
+def operation(mode: Mode, *, bulk: bool = False) -> Callable:
     """Make `fn(self, conn, *args, **kwargs)` an async method that runs as one operation in
-    `mode` (`Dialect.run`)."""
+    `mode` (`Dialect.run`; `bulk`: it may touch many rows)."""
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         async def run(self: SqlStorage, *args: Any, **kwargs: Any) -> Any:
-            return await self.dialect.run(lambda conn: fn(self, conn, *args, **kwargs), mode)
+            return await self.dialect.run(lambda conn: fn(self, conn, *args, **kwargs), mode, bulk=bulk)
         return run
     return wrap
 
@@ -418,7 +418,7 @@ class SqlStorage(Storage):
         conn.execute(_RECORD_VERSION, {"p_assistant_id": assistant_id})
         return row
 
-    @operation("statement")
+    @operation("statement", bulk=True)
     def delete_assistant(self, conn: sa.Connection, assistant_id: str) -> None:
         # Its versions and crons go with it (ON DELETE CASCADE).
         if conn.execute(_DELETE_ASSISTANT, {"p_assistant_id": assistant_id}).rowcount == 0:
@@ -538,7 +538,7 @@ class SqlStorage(Storage):
             raise NotFound(f"Thread {thread_id} not found")
         return row
 
-    @operation("statement")
+    @operation("statement", bulk=True)
     def _delete_thread(self, conn: sa.Connection, thread_id: str) -> None:
         # Runs, decisions and deadlines go with the thread (ON DELETE CASCADE).
         if conn.execute(_DELETE_THREAD, {"p_thread_id": thread_id}).rowcount == 0:
@@ -576,7 +576,7 @@ class SqlStorage(Storage):
             ]
         return self._checkpoint_columns[table]
 
-    @operation("transaction")
+    @operation("transaction", bulk=True)
     def copy_thread(self, conn: sa.Connection, source_id: str, target_id: str) -> Record:
         row = _one(conn.execute(_COPY_THREAD, {"p_target": target_id, "p_source": source_id, "p_now": now_iso()}))
         if row is None:
@@ -695,7 +695,7 @@ class SqlStorage(Storage):
     def claim_due_deadlines(self, conn: sa.Connection, limit: int = 100) -> list[Record]:
         return _all(conn.execute(self._claim_deadlines, {"p_now": now_iso(), "p_limit": limit}))
 
-    @operation("transaction")
+    @operation("transaction", bulk=True)
     def _rollback_run(self, conn: sa.Connection, thread_id: str, run_id: str, released: Sequence[Record]) -> None:
         if released:
             conn.execute(_INSERT_DECISION, [
@@ -730,7 +730,7 @@ class SqlStorage(Storage):
             return _all(conn.execute(self._list_runs, params))
         return _all(conn.execute(self._list_runs_status, {**params, "p_status": status}))
 
-    @operation("statement")
+    @operation("statement", bulk=True)
     def delete_run(self, conn: sa.Connection, run_id: str, thread_id: str) -> None:
         if conn.execute(_DELETE_RUN, {"p_run_id": run_id, "p_thread_id": thread_id}).rowcount == 0:
             raise NotFound(f"Run {run_id} not found")
@@ -968,7 +968,8 @@ class SqlStorage(Storage):
         # Run creation locks the thread row first (PostgreSQL; SQLite has one writer): this
         # delete then sees it `busy` and skips it.
         deleted = await self.dialect.run(lambda conn: conn.execute(
-            self._delete_expired_thread, {"p_thread_id": thread_id, "p_now": now_iso()}).rowcount > 0, "statement")
+            self._delete_expired_thread, {"p_thread_id": thread_id, "p_now": now_iso()}).rowcount > 0, "statement",
+            bulk=True)
         if deleted:  # runs, decisions, deadlines and deliveries went with it (ON DELETE CASCADE)
             await self.checkpointer.adelete_thread(thread_id)
         return deleted
@@ -1008,7 +1009,7 @@ class SqlStorage(Storage):
             return conn.execute(_LAST_EVENT_SEQ).scalar() or 0
         return conn.execute(_LAST_THREAD_EVENT_SEQ, {"p_thread_id": thread_id}).scalar() or 0
 
-    @operation("transaction")
+    @operation("transaction", bulk=True)
     def delete_expired_thread_events(self, conn: sa.Connection, before: str, limit: int = 1000) -> int:
         expired = conn.execute(_EXPIRED_EVENT_LOGS, {"p_before": before, "p_limit": limit}).scalars().all()
         if not expired:

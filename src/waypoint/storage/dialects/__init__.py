@@ -79,11 +79,13 @@ class Dialect(abc.ABC):
 
     # -- running operations --------------------------------------------------
     @abc.abstractmethod
-    async def run(self, fn: Callable[[sa.Connection], T], mode: Mode) -> T:
+    async def run(self, fn: Callable[[sa.Connection], T], mode: Mode, *, bulk: bool = False) -> T:
         """`fn(connection)` in `mode` (see the module docstring), committed when it returns,
-        rolled back when it raises. Database errors that mean bad input are raised as
-        `StorageError`s (`translate`), other driver errors as the driver's own exception
-        (psycopg, sqlite3), which the service layer classifies."""
+        rolled back when it raises. `bulk`: it may touch many rows (deletes that cascade,
+        copies): never run on the event loop's thread (SQLite runs small writes there).
+        Database errors that mean bad input are raised as `StorageError`s (`translate`),
+        other driver errors as the driver's own exception (psycopg, sqlite3), which the
+        service layer classifies."""
 
     # -- SQL that differs --------------------------------------------------
     @abc.abstractmethod

@@ -239,7 +239,7 @@ class PostgresDialect(Dialect):
         return self._store
 
     # -- running operations --------------------------------------------------
-    async def run(self, fn: Callable[[sa.Connection], T], mode: Mode) -> T:
+    async def run(self, fn: Callable[[sa.Connection], T], mode: Mode, *, bulk: bool = False) -> T:
         engine = self._tx if mode == "transaction" else self._auto
         assert engine is not None, "storage is not open"
         try:

@@ -261,15 +261,16 @@ class SqliteDialect(Dialect):
         finally:
             raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
-    async def run(self, fn: Callable[[sa.Connection], T], mode: Mode) -> T:
+    async def run(self, fn: Callable[[sa.Connection], T], mode: Mode, *, bulk: bool = False) -> T:
         assert self._executor is not None, "storage is not open"
         try:
             # A server-row write takes microseconds; a hop to the database thread and back
             # costs more (a future per side, two thread wake-ups, GIL hand-offs). So while
             # that thread is idle, which keeps every operation in the order it was asked
             # for, a write runs here unless it would wait for the write lock. Reads (the
-            # searches and lists, which may scan) stay on the thread: they never block the loop.
-            if mode != "read" and self._inline and (self._last is None or self._last.done()):
+            # searches and lists, which may scan) and bulk writes stay on the thread: they
+            # never block the loop.
+            if mode != "read" and not bulk and self._inline and (self._last is None or self._last.done()):
                 result = self._call_inline(fn)
                 if result is not _BUSY:
                     return result
