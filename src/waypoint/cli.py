@@ -17,6 +17,13 @@ from waypoint.config import DEFAULT_PORT, Settings
 
 #: Carries `--reload`'s settings (JSON) to the server processes uvicorn's reloader spawns.
 _RELOAD_ENV = "WAYPOINT_RELOAD_SETTINGS"
+#: The server process's GIL switch interval (`sys.setswitchinterval`; CPython's default is
+#: 5 ms). A sync node runs in a thread beside the event loop; while it computes, each
+#: syscall of the loop (`select`, a socket send) hands it the GIL until this interval
+#: passes, so a node streaming from a loop held its run's events for ~9 ms before the first
+#: reached the loop, and each hop of an event to the client (Redis send, read, SSE write)
+#: waited as long again.
+GIL_SWITCH_SECONDS = 0.0005
 
 
 def build_app(settings: Settings):
@@ -92,6 +99,7 @@ def reload_app():
     """App factory for `--reload`: uvicorn's reloader calls it in each new server process,
     with the settings `main` put in the environment (`WAYPOINT_RELOAD_SETTINGS`)."""
     payload = json.loads(os.environ[_RELOAD_ENV])
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     _configure_logging(payload["log_level"])
     settings = payload["settings"]
     return build_app(Settings(**{**settings, "config_path": Path(settings["config_path"])}))
@@ -184,6 +192,8 @@ def _serve(app, settings: Settings, log_level: str) -> None:
     once: uvicorn first waits (up to the shutdown grace) for open connections to close,
     which may be the very runs in progress."""
     import uvicorn
+
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame):
