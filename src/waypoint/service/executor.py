@@ -542,8 +542,12 @@ class RunExecutor:
                 now = time.monotonic()
                 metrics.STEP_SECONDS.observe(now - last_step)
                 last_step = now
+            # The run's own stream first: its client waits for it; the thread's log follows.
+            await stream_chunk(ns, mode, chunk)
             if mirror:
                 await events.chunk(ns, mode, chunk)
+
+        async def stream_chunk(ns: tuple, mode: str, chunk: Any) -> None:
             suffix = ("|" + "|".join(ns)) if ns else ""
             if mode in ("values", "updates") and isinstance(chunk, dict) and "__interrupt__" in chunk:
                 trace["interrupted"] = True  # an interrupt() or a breakpoint (then empty)
