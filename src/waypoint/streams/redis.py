@@ -28,6 +28,7 @@ process, on its own connection, reads every stream its subscribers follow.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import struct
@@ -184,13 +185,22 @@ def _resume_point(last_event_id: str | None) -> tuple[str, tuple[str, int] | Non
 
 
 class _Follower:
-    """One subscriber of `_Reader`: the entries of its stream after `cursor`, in batches."""
+    """One subscriber of `_Reader`: the entries of its stream after `cursor`, in batches.
+    A batch wakes the waiting subscriber through one future (`put`): it runs in the next
+    loop turn (an `asyncio.Queue` read under `wait_for` took three: its task, the
+    callback, the subscriber), a hop of every batch to the client."""
 
     def __init__(self, key: str, cursor: str):
         self.key = key
         self.cursor = cursor
-        self.batches: asyncio.Queue[list | BaseException] = asyncio.Queue()
+        self.batches: collections.deque[list | BaseException] = collections.deque()
+        self.waiter: asyncio.Future | None = None
         self.included = asyncio.Event()  # the reader's XREAD covers this stream
+
+    def put(self, batch: list | BaseException) -> None:
+        self.batches.append(batch)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
 
 class _Reader:
@@ -263,7 +273,7 @@ class _Reader:
                 self.client_id = None
                 for key in streams:
                     for f in self.followers.pop(key, ()):
-                        f.batches.put_nowait(exc)
+                        f.put(exc)
                 await asyncio.sleep(0.05)
                 continue
             for raw_key, entries in batches or []:
@@ -273,14 +283,22 @@ class _Reader:
                     mine = [(eid.decode(), fields) for eid, fields in entries if _entry_id(eid.decode()) > after]
                     if mine:
                         f.cursor = mine[-1][0]
-                        f.batches.put_nowait(mine)
+                        f.put(mine)
 
     async def read(self, follower: _Follower, timeout: float) -> list[tuple[str, dict]]:
         """The follower's next entries (`(id, fields)`), [] after `timeout` seconds without any."""
-        try:
-            batch = await asyncio.wait_for(follower.batches.get(), timeout)
-        except asyncio.TimeoutError:
-            return []
+        if not follower.batches:
+            loop = asyncio.get_running_loop()
+            waiter = follower.waiter = loop.create_future()
+            timer = loop.call_later(timeout, lambda: waiter.done() or waiter.set_result(None))
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                follower.waiter = None
+            if not follower.batches:
+                return []
+        batch = follower.batches.popleft()
         if isinstance(batch, BaseException):
             raise batch
         return batch
