@@ -476,17 +476,26 @@ class RedisBroker(Broker):
         value = await self._redis.get(_thread_seq_key(thread_id))
         return int(value) if value is not None else 0
 
+    def _after(self, entries: list, since: int) -> list[ThreadEvent]:
+        """The events of consecutive thread log `entries` with `seq > since`, less those the
+        log no longer keeps: an entry that MINID left holds events older than the last
+        `thread_max_events` of the newest entry."""
+        if not entries:
+            return []
+        newest = _entry_id(entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0])[0]
+        floor = max(since, newest - self.thread_max_events)
+        return [event for eid, fields in entries for event in _thread_entry_events(eid, fields, floor)]
+
     async def read_thread_events(self, thread_id: str, *, since: int = 0) -> list[ThreadEvent]:
         entries = await self._redis.xrange(_thread_events_key(thread_id), min=f"({since}-0", max="+")
-        return [event for eid, fields in entries for event in _thread_entry_events(eid, fields, since)]
+        return self._after(entries, since)
 
     async def follow_thread(self, thread_id: str, *, since: int = 0) -> AsyncIterator[ThreadEvent]:
         follower = await self._reader.follow(_thread_events_key(thread_id), f"{since}-0")
         try:
             while True:
-                for entry_id, fields in await self._reader.read(follower, BLOCK_MS / 1000):
-                    for event in _thread_entry_events(entry_id, fields, since):
-                        yield event
+                for event in self._after(await self._reader.read(follower, BLOCK_MS / 1000), since):
+                    yield event
         finally:
             self._reader.unfollow(follower)
 
