@@ -537,7 +537,6 @@ class RunExecutor:
 
         async def handle(ns: tuple, mode: str, chunk: Any, mirror: bool = True) -> None:
             nonlocal last_step
-            await pause()
             if mode == "updates" and not ns:  # a root superstep finished
                 now = time.monotonic()
                 metrics.STEP_SECONDS.observe(now - last_step)
@@ -546,6 +545,9 @@ class RunExecutor:
             await stream_chunk(ns, mode, chunk)
             if mirror:
                 await events.chunk(ns, mode, chunk)
+            # After the chunk went out, not before: the turns carry it on (the first chunk
+            # of a burst, published after a pause, waited out three turns first).
+            await pause()
 
         async def stream_chunk(ns: tuple, mode: str, chunk: Any) -> None:
             suffix = ("|" + "|".join(ns)) if ns else ""
