@@ -286,6 +286,8 @@ class RunExecutor:
         self.notifier = notifier
         self.deadlines = deadlines
         self.run_timeout = run_timeout
+        #: `time.monotonic()` of the last run put back for a failing dependency (`_put_back`).
+        self.last_put_back = 0.0
         self._hand_back = asyncio.Event()
 
     def hand_back(self) -> None:
@@ -443,6 +445,7 @@ class RunExecutor:
         answers (the worker pool does not claim runs while the broker is down). If even
         that write fails, the run's lease expires and crash recovery re-queues it."""
         log.warning("run %s stopped: %s; it goes back to the queue", run["run_id"], exc)
+        self.last_put_back = time.monotonic()
         try:
             await self.storage.requeue_run(run["run_id"], count_attempt=False)
         except Exception as again:

@@ -50,6 +50,7 @@ class WorkerPool:
         self.worker_id = str(uuid.uuid4())
         self._draining_since: float | None = None
         self._broker_down = False
+        self._broker_checked_at = 0.0  # time.monotonic() of the last check the broker passed
         self._active: dict[str, asyncio.Task] = {}
         #: Whether runs may be queued that the last claim left (it filled every free slot,
         #: or the pool was full): a slot freed then needs a claim pass.
@@ -140,6 +141,7 @@ class WorkerPool:
         claimed: they would fail to publish their stream, so they wait in the queue. The
         in-process broker is always there: no ping."""
         if not self.broker.remote:
+            self._broker_checked_at = time.monotonic()
             return True
         try:
             await asyncio.wait_for(self.broker.ping(), POLL_SECONDS)
@@ -151,6 +153,7 @@ class WorkerPool:
         if self._broker_down:
             log.warning("broker reachable again: claiming runs")
         self._broker_down = False
+        self._broker_checked_at = time.monotonic()
         return True
 
     async def _loop(self) -> None:
@@ -191,7 +194,10 @@ class WorkerPool:
         claimed in a transaction of its own. Returns the claim (`(worker_id, lease_seconds)`),
         or None when no slot is free, the pool drains or the broker does not answer. The
         caller then calls `start_claimed` (the run was inserted claimed) or `release`."""
+        # A run put back for a failing dependency since the broker last answered: the queue
+        # holds new runs too until the next check (which a failing broker then fails).
         if (self._draining_since is not None or self._broker_down or not self._tasks
+                or self.executor.last_put_back > self._broker_checked_at
                 or len(self._active) + self._reserved >= self.size):
             return None
         self._reserved += 1
