@@ -194,10 +194,10 @@ class WorkerPool:
         claimed in a transaction of its own. Returns the claim (`(worker_id, lease_seconds)`),
         or None when no slot is free, the pool drains or the broker does not answer. The
         caller then calls `start_claimed` (the run was inserted claimed) or `release`."""
-        # A run put back for a failing dependency since the broker last answered: the queue
-        # holds new runs too until the next check (which a failing broker then fails).
+        # A dependency failed (a run put back, a broker read) since the broker last answered:
+        # the queue holds new runs too until the next check (which a failing broker fails).
         if (self._draining_since is not None or self._broker_down or not self._tasks
-                or self.executor.last_put_back > self._broker_checked_at
+                or max(self.executor.last_put_back, self.broker.last_failure) > self._broker_checked_at
                 or len(self._active) + self._reserved >= self.size):
             return None
         self._reserved += 1

@@ -75,6 +75,13 @@ class Broker(abc.ABC):
     #: Whether each call is a round trip to a server (so callers batch their writes).
     remote: bool = False
 
+    @property
+    def last_failure(self) -> float:
+        """`time.monotonic()` of the last time the broker's server failed to answer a read
+        (0.0: never, or no server): the worker pool starts no new run itself until a ping
+        after it succeeds."""
+        return 0.0
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect (no-op for the in-process broker)."""
 

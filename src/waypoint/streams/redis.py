@@ -32,6 +32,7 @@ import collections
 import contextlib
 import logging
 import struct
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -216,6 +217,7 @@ class _Reader:
         self.task: asyncio.Task | None = None
         self.client_id: int | None = None
         self.blocked = False
+        self.failed_at = 0.0  # time.monotonic() of the last failed XREAD
 
     async def close(self) -> None:
         if self.task is not None:
@@ -270,6 +272,7 @@ class _Reader:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every follower of these streams gets it
+                self.failed_at = time.monotonic()
                 self.client_id = None
                 for key in streams:
                     for f in self.followers.pop(key, ()):
@@ -353,6 +356,10 @@ class RedisBroker(Broker):
 
     async def ping(self) -> None:
         await self._redis.ping()
+
+    @property
+    def last_failure(self) -> float:
+        return self._reader.failed_at if self._reader is not None else 0.0
 
     async def close(self) -> None:
         if self._outbox is not None:
