@@ -7,12 +7,14 @@ server's history shows it in `metadata.thread_id`, so clients filter and display
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import aiosqlite
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -26,11 +28,19 @@ class ThreadIdInMetadata:
     in `metadata.thread_id`."""
 
     async def aput(self, config: dict, checkpoint: Any, metadata: dict, new_versions: Any) -> dict:
+        if not _ONE_HOP:
+            return await super().aput(config, checkpoint, metadata, new_versions)
         thread_id = (config.get("configurable") or {}).get("thread_id")
         if thread_id is not None and "thread_id" not in metadata:
             metadata = {**metadata, "thread_id": str(thread_id)}
         return await super().aput(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
 
+
+#: The one-hop calls below mirror langgraph-checkpoint-sqlite 3.1's SQL and use aiosqlite's
+#: `Connection._execute`: with another release (pyproject allows any 3.x), the base class's
+#: own calls are used instead.
+_ONE_HOP = (importlib.metadata.version("langgraph-checkpoint-sqlite").startswith("3.1.")
+            and callable(getattr(aiosqlite.Connection, "_execute", None)))
 
 _SELECT_CHECKPOINT = (
     "SELECT thread_id, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata FROM checkpoints"
@@ -59,6 +69,8 @@ class SqliteCheckpointer(ThreadIdInMetadata, AsyncSqliteSaver):
         return self.conn._execute(fn, self.conn._conn, *args)
 
     async def aget_tuple(self, config: dict) -> CheckpointTuple | None:
+        if not _ONE_HOP:
+            return await super().aget_tuple(config)
         await self.setup()
         checkpoint_ns = config["configurable"].get("checkpoint_ns", "")
         thread_id = str(config["configurable"]["thread_id"])
@@ -99,6 +111,8 @@ class SqliteCheckpointer(ThreadIdInMetadata, AsyncSqliteSaver):
 
     async def aput_writes(self, config: dict, writes: Sequence[tuple[str, Any]], task_id: str,
                           task_path: str = "") -> None:
+        if not _ONE_HOP:
+            return await super().aput_writes(config, writes, task_id, task_path)
         verb = "INSERT OR REPLACE " if all(w[0] in WRITES_IDX_MAP for w in writes) else "INSERT OR IGNORE "
         await self.setup()
         configurable = config["configurable"]
