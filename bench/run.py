@@ -374,9 +374,10 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.asynccontextmanager
-async def start_system(name: str, workdir: Path, log_dir: Path):
-    """Yield a driver for `name`, with its servers (if any) started fresh and stopped after.
-    Raises `SystemUnavailable` for a peer that does not install or start."""
+async def start_system(name: str, workdir: Path, log_dir: Path, log_name: str | None = None):
+    """Yield a driver for `name`, with its servers (if any) started fresh and stopped after
+    (their output in `log_dir / log_name`, default `{name}.log`). Raises `SystemUnavailable`
+    for a peer that does not install or start."""
     if name == "inprocess":
         driver = InProcessDriver(workdir / "inprocess.sqlite")
         await driver.open()
@@ -390,7 +391,7 @@ async def start_system(name: str, workdir: Path, log_dir: Path):
 
     extra: list = []
     procs: list[subprocess.Popen] = []
-    log_path = log_dir / f"{name}.log"
+    log_path = log_dir / (log_name or f"{name}.log")
     log_path.write_bytes(b"")
     graphs_copy = workdir / "graphs"
     shutil.copytree(GRAPHS, graphs_copy, ignore=shutil.ignore_patterns(".langgraph_api", "__pycache__"))
@@ -676,36 +677,47 @@ async def scenario_doubletext(d, scale: Scale) -> dict:
     return await per_concurrency(scale, level)
 
 
-async def measure(system: str, scale: Scale, workdir: Path, log_dir: Path) -> dict:
-    async with start_system(system, workdir, log_dir) as d:
-        d.name = system
-        for _ in range(3):  # warm-up: imports, connections, caches
-            await hitl_cycle(d, {"create": [], "to_interrupt": [], "resume": [], "cycle": []})
-        async for _ in d.stream_custom("streamer", {"count": 10}):
-            pass
-        result = {}
-        budget = scale.dev_park_budget_s if system == "langgraph-dev" else scale.park_budget_s
-        parked_scale = scale if system.startswith("waypoint") or system == "inprocess" else \
-            dataclasses.replace(scale, parked=scale.peer_parked)
-        scenarios = [("hitl", scenario_hitl), ("breakpoints", scenario_breakpoints),
-                     ("streaming", scenario_streaming), ("doubletext", scenario_doubletext),
-                     ("parked", lambda d, scale: scenario_parked(d, parked_scale, budget))]
-        if system in HITL_ONLY:
-            scenarios = [s for s in scenarios if s[0] in ("hitl", "streaming")]
-        for name, fn in scenarios:
-            t = time.perf_counter()
-            limit = scale.scenario_budget_s + budget if name == "parked" else \
-                scale.scenario_budget_s * len(scale.concurrency)
-            try:
-                result[name] = await asyncio.wait_for(fn(d, scale), limit)
-            except asyncio.TimeoutError:
-                print(f"  {system} {name} FAILED: not done within {limit:.0f} s", flush=True)
-                result[name] = {"failed": f"not done within {limit:.0f} s"}
-            except Exception as exc:  # a peer lacking a feature: say so, measure the rest
-                print(f"  {system} {name} FAILED: {failure(exc)}", flush=True)
-                result[name] = {"failed": failure(exc)}
-            print(f"  {system} {name}: {time.perf_counter() - t:.1f}s", flush=True)
-        return result
+async def measure(system: str, scale: Scale, workdir: Path, log_dir: Path, only: set[str] | None = None) -> dict:
+    """Every scenario (or those in `only`) on `system`. The parked scenario gets a server of
+    its own, started fresh: RSS per parked thread counts from that server's warm-up, not on
+    top of what the high-concurrency rounds left allocated (which parked threads would reuse,
+    hiding their cost)."""
+    budget = scale.dev_park_budget_s if system == "langgraph-dev" else scale.park_budget_s
+    parked_scale = scale if system.startswith("waypoint") or system == "inprocess" else \
+        dataclasses.replace(scale, parked=scale.peer_parked)
+    scenarios = [("hitl", scenario_hitl), ("breakpoints", scenario_breakpoints),
+                 ("streaming", scenario_streaming), ("doubletext", scenario_doubletext),
+                 ("parked", lambda d, scale: scenario_parked(d, parked_scale, budget))]
+    if system in HITL_ONLY:
+        scenarios = [s for s in scenarios if s[0] in ("hitl", "streaming")]
+    if only:
+        scenarios = [s for s in scenarios if s[0] in only]
+    result = {}
+    groups = [("", [s for s in scenarios if s[0] != "parked"]), ("-parked", [s for s in scenarios if s[0] == "parked"])]
+    for suffix, group in groups:
+        if not group:
+            continue
+        (workdir / f"server{suffix}").mkdir()
+        async with start_system(system, workdir / f"server{suffix}", log_dir, f"{system}{suffix}.log") as d:
+            d.name = system
+            for _ in range(3):  # warm-up: imports, connections, caches
+                await hitl_cycle(d, {"create": [], "to_interrupt": [], "resume": [], "cycle": []})
+            async for _ in d.stream_custom("streamer", {"count": 10}):
+                pass
+            for name, fn in group:
+                t = time.perf_counter()
+                limit = scale.scenario_budget_s + budget if name == "parked" else \
+                    scale.scenario_budget_s * len(scale.concurrency)
+                try:
+                    result[name] = await asyncio.wait_for(fn(d, scale), limit)
+                except asyncio.TimeoutError:
+                    print(f"  {system} {name} FAILED: not done within {limit:.0f} s", flush=True)
+                    result[name] = {"failed": f"not done within {limit:.0f} s"}
+                except Exception as exc:  # a peer lacking a feature: say so, measure the rest
+                    print(f"  {system} {name} FAILED: {failure(exc)}", flush=True)
+                    result[name] = {"failed": failure(exc)}
+                print(f"  {system} {name}: {time.perf_counter() - t:.1f}s", flush=True)
+    return result
 
 
 # -- report ----------------------------------------------------------------
@@ -910,7 +922,8 @@ def report(results: dict, scale: Scale, out: Path, plot: Path, elapsed: float, s
         ax.set_ylabel(unit)
         ax.set_title(title)
         ax.grid(alpha=.3)
-    axes[0].set_yscale("log")
+    if any(len(line.get_xdata()) for line in axes[0].get_lines()):  # a log scale needs data
+        axes[0].set_yscale("log")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(plot, dpi=110)
@@ -946,6 +959,8 @@ async def main() -> None:
     parser.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     parser.add_argument("--rounds", type=int, default=None, help="rounds per figure (default 3; quick 1)")
     parser.add_argument("--concurrency", default=None, help="HITL client counts, e.g. 1,10,50 (default 1,10,50,200)")
+    parser.add_argument("--scenarios", default=None,
+                        help="only these scenarios, e.g. parked (default: hitl,breakpoints,streaming,doubletext,parked)")
     parser.add_argument("--note", default="", help="a line added to the report's header (what was cut and why)")
     parser.add_argument("--park-budget", type=float, default=None, help="seconds a system gets to park threads")
     parser.add_argument("--peer-parked", default=None, help="thread counts the peers park, e.g. 100 (default 100,1000)")
@@ -986,7 +1001,8 @@ async def main() -> None:
             try:
                 if left is not None and left < 30:
                     raise SystemUnavailable(f"not measured: the run had to end by {args.stop_at} UTC")
-                results[system] = await asyncio.wait_for(measure(system, scale, workdir, out.parent), left)
+                only = set(args.scenarios.split(",")) if args.scenarios else None
+                results[system] = await asyncio.wait_for(measure(system, scale, workdir, out.parent, only), left)
             except (SystemUnavailable, asyncio.TimeoutError) as exc:
                 skipped[system] = str(exc) or f"not finished by {args.stop_at} UTC, the run's end"
                 print(f"{system} skipped: {skipped[system]}", flush=True)

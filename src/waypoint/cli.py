@@ -24,6 +24,11 @@ _RELOAD_ENV = "WAYPOINT_RELOAD_SETTINGS"
 #: reached the loop, and each hop of an event to the client (Redis send, read, SSE write)
 #: waited as long again.
 GIL_SWITCH_SECONDS = 0.0005
+#: Seconds an idle keep-alive connection stays open (uvicorn's default is 5). httpx, under
+#: the official Python SDK, drops its idle pooled connections after 5 s too: at the same
+#: limit a request sent as the server closes the connection fails with a reset (`ReadError`).
+#: Longer on the server's side, the client always closes first.
+KEEP_ALIVE_SECONDS = 30
 
 
 def build_app(settings: Settings):
@@ -201,7 +206,7 @@ def _serve(app, settings: Settings, log_level: str) -> None:
             super().handle_exit(sig, frame)
 
     Server(uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=log_level,
+        app, host=settings.host, port=settings.port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )).run()
 
@@ -220,7 +225,7 @@ def _serve_with_reload(settings: Settings, log_level: str) -> int:
     os.environ[_RELOAD_ENV] = json.dumps({"settings": fields, "log_level": log_level})
     uvicorn.run(
         "waypoint.cli:reload_app", factory=True, host=settings.host, port=settings.port,
-        log_level=log_level, timeout_graceful_shutdown=10, reload=True,
+        log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS, timeout_graceful_shutdown=10, reload=True,
         reload_dirs=[str(config_path.parent)], reload_includes=["*.py", config_path.name],
     )
     return 0
