@@ -28,8 +28,6 @@ class ThreadIdInMetadata:
     in `metadata.thread_id`."""
 
     async def aput(self, config: dict, checkpoint: Any, metadata: dict, new_versions: Any) -> dict:
-        if not _ONE_HOP:
-            return await super().aput(config, checkpoint, metadata, new_versions)
         thread_id = (config.get("configurable") or {}).get("thread_id")
         if thread_id is not None and "thread_id" not in metadata:
             metadata = {**metadata, "thread_id": str(thread_id)}
@@ -56,12 +54,12 @@ _INSERT_WRITES = (
 )
 
 
-class SqliteCheckpointer(ThreadIdInMetadata, AsyncSqliteSaver):
-    """`AsyncSqliteSaver` recording `metadata.thread_id`, whose hot calls (`aget_tuple`,
-    `aput`, `aput_writes`) each make ONE hop to the connection's thread: the base class makes
-    three to six (cursor, execute, fetch, commit, close), each a thread wake-up and a future
-    on both sides, which cost more CPU than the statements. The same statements, values and
-    transactions as the base class (a write commits before the call returns), under its lock."""
+class _OneHopSqliteSaver(AsyncSqliteSaver):
+    """`AsyncSqliteSaver` whose hot calls (`aget_tuple`, `aput`, `aput_writes`) each make ONE
+    hop to the connection's thread: the base class makes three to six (cursor, execute,
+    fetch, commit, close), each a thread wake-up and a future on both sides, which cost more
+    CPU than the statements. The same statements, values and transactions as the base class
+    (a write commits before the call returns), under its lock."""
 
     def _run(self, fn: Any, *args: Any) -> Any:
         """`fn(sqlite3_connection, *args)` on the connection's thread (aiosqlite's queue, in
@@ -94,9 +92,8 @@ class SqliteCheckpointer(ThreadIdInMetadata, AsyncSqliteSaver):
         )
 
     async def aput(self, config: dict, checkpoint: Any, metadata: dict, new_versions: Any) -> dict:
-        thread_id = (config.get("configurable") or {}).get("thread_id")
-        if thread_id is not None and "thread_id" not in metadata:
-            metadata = {**metadata, "thread_id": str(thread_id)}
+        if not _ONE_HOP:
+            return await super().aput(config, checkpoint, metadata, new_versions)
         await self.setup()
         checkpoint_ns = config["configurable"]["checkpoint_ns"]
         type_, serialized = self.serde.dumps_typed(checkpoint)
@@ -148,6 +145,10 @@ def _write(conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
     except BaseException:
         conn.rollback()
         raise
+
+
+class SqliteCheckpointer(ThreadIdInMetadata, _OneHopSqliteSaver):
+    """`AsyncSqliteSaver` recording `metadata.thread_id`, in one hop per hot call."""
 
 
 class _RecordingCursor:
