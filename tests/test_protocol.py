@@ -539,3 +539,30 @@ async def test_commands_to_one_process_stream_from_another_across_a_restart(post
         for name, proc in (("a", a), ("b", b)):
             proc.stop()
             (output_dir / f"protocol-cluster-{name}.log").write_text(proc.log())
+
+
+async def test_thread_log_appends_after_redis_lost_its_scripts(postgres, redis_server, tmp_path, output_dir):
+    """The Redis broker appends thread log events with a script it loaded once; after Redis
+    lost it (a restart, `SCRIPT FLUSH`) the next appends load it again: no event is lost."""
+    import redis
+
+    proc = ServerProcess(tmp_path / "s", database_uri=postgres.create_database(), redis_uri=redis_server.uri).start()
+    try:
+        tid = str(uuid.uuid4())
+        async with httpx.AsyncClient(base_url=proc.url, timeout=60) as http:
+            await command(http, tid, "run.start", {"assistant_id": "slow", "input": {"steps": 3, "delay": 0}})
+            body = {"channels": ["lifecycle", "custom"], "since": 0}
+            first = await read_events(http, tid, body, until=is_root_lifecycle("completed"))
+            redis.Redis.from_url(redis_server.uri).script_flush()
+            # the thread's count goes on: 4, 5, 6
+            await command(http, tid, "run.start", {"assistant_id": "slow", "input": {"steps": 6, "delay": 0}}, command_id=2)
+            rest = await asyncio.wait_for(  # a lost append would leave the stream waiting
+                read_events(http, tid, {**body, "since": first[-1]["seq"]}, until=is_root_lifecycle("completed")), 60)
+        events = first + rest
+        assert [e["params"]["data"]["event"] for e in events if e["method"] == "lifecycle"] == ["running", "completed"] * 2
+        assert [e["params"]["data"]["tick"] for e in events if e["method"] == "custom"] == [1, 2, 3, 4, 5, 6]
+        seqs = [e["seq"] for e in events]
+        assert seqs == sorted(set(seqs))
+    finally:
+        proc.stop()
+        (output_dir / "protocol-script-flush.log").write_text(proc.log())

@@ -203,15 +203,17 @@ class _Outbox:
     instead of a state read per interrupt chunk (with `durability="async"` LangGraph may
     stream an interrupt before the checkpointer holds it, so such a read can miss it)."""
 
-    def __init__(self, publish: Any):
-        self._publish = publish
+    def __init__(self, broker: Broker, run_id: str):
+        self._broker = broker
+        self._run_id = run_id
         self._held: list[tuple[str, Any, Any]] | None = None
 
-    async def publish(self, event: str, data: Any) -> None:
+    async def publish(self, event: str, data: Any, encoded: bytes | None = None) -> None:
+        """Publish `data` (`encoded`: as `serde.dumps` gives it, not encoded again)."""
         if self._held is not None:
             self._held.append((event, data, None))
         else:
-            await self._publish(event, data)
+            await self._broker.publish(self._run_id, event, serde.dumps(data) if encoded is None else encoded)
 
     def interrupts(self, event: str, chunk: dict) -> None:
         """Hold `chunk` (a `values`/`updates` chunk with `__interrupt__`), and every event
@@ -228,7 +230,7 @@ class _Outbox:
         for event, data, interrupts in held:
             if interrupts is not None:
                 data = {**data, "__interrupt__": [known.get(i.id) or interrupt_to_dict(i) for i in interrupts]}
-            await self._publish(event, data)
+            await self._broker.publish(self._run_id, event, serde.dumps(data))
 
 
 #: Seconds a run's stream may keep the event loop before letting the rest run. A graph
@@ -365,7 +367,7 @@ class RunExecutor:
             error: dict | None = None
             status = "success"
             cancel_action: str | None = None
-            outbox = _Outbox(lambda event, data: self._publish(run_id, event, data))
+            outbox = _Outbox(self.broker, run_id)
             trace: dict[str, Any] = {}
             stream = asyncio.create_task(
                 self._stream(graph, run, config, assistant, events, outbox, resuming=resuming, trace=trace)
@@ -545,14 +547,15 @@ class RunExecutor:
                 metrics.STEP_SECONDS.observe(now - last_step)
                 last_step = now
             # The run's own stream first: its client waits for it; the thread's log follows.
-            await stream_chunk(ns, mode, chunk)
+            encoded = await stream_chunk(ns, mode, chunk)
             if mirror:
-                await events.chunk(ns, mode, chunk)
+                await events.chunk(ns, mode, chunk, encoded)
             # After the chunk went out, not before: the turns carry it on (the first chunk
             # of a burst, published after a pause, waited out three turns first).
             await pause()
 
-        async def stream_chunk(ns: tuple, mode: str, chunk: Any) -> None:
+        async def stream_chunk(ns: tuple, mode: str, chunk: Any) -> bytes | None:
+            """Publish `chunk` as the client asked; return its JSON when published as it is."""
             suffix = ("|" + "|".join(ns)) if ns else ""
             if mode in ("values", "updates") and isinstance(chunk, dict) and "__interrupt__" in chunk:
                 trace["interrupted"] = True  # an interrupt() or a breakpoint (then empty)
@@ -562,7 +565,7 @@ class RunExecutor:
                         outbox.interrupts("values" + suffix, chunk)
                     elif mode in requested:
                         outbox.interrupts(mode + suffix, chunk)
-                    return
+                    return None
             elif mode == "values" and not ns:
                 trace["values"] = chunk
             if mode == "messages":
@@ -571,11 +574,15 @@ class RunExecutor:
                 if "messages" in requested:
                     for event, data in accumulator.feed(*chunk):
                         await publish(event + suffix, data)
-                return
+                return None
+            if mode not in requested:
+                return None
             if mode == "debug":
-                chunk = debug_payload(chunk)
-            if mode in requested:
-                await publish(mode + suffix, chunk)
+                await publish(mode + suffix, debug_payload(chunk))
+                return None
+            encoded = serde.dumps(chunk)
+            await publish(mode + suffix, chunk, encoded)
+            return encoded
 
         if kwargs.get("protocol"):
             v3_options = {k: v for k, v in options.items() if k not in ("stream_mode", "subgraphs")}

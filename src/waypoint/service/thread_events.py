@@ -17,6 +17,7 @@ and `failed` as the end of a run.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -24,19 +25,27 @@ from langchain_core.messages import BaseMessage
 
 from waypoint import serde
 from waypoint.streams import Broker
-from waypoint.streams.batching import Batcher
 
 #: `error` of the `failed` lifecycle event of a cancelled run.
 CANCELLED = "cancelled"
 
 
-def event_body(method: str, namespace: list[str], data: Any) -> bytes:
-    """One protocol event (without `seq`/`event_id`) as JSON bytes."""
-    return serde.dumps({
-        "type": "event",
-        "method": method,
-        "params": {"namespace": list(namespace), "timestamp": int(time.time() * 1000), "data": data},
-    })
+#: A protocol event's JSON with its method, namespace, timestamp and data filled in
+#: (encoded separately: a chunk the run's stream encoded already is not encoded again).
+_EVENT_JSON = b'{"type":"event","method":%b,"params":{"namespace":%b,"timestamp":%d,"data":%b}}'
+#: Method names as JSON strings (a few distinct ones per graph).
+_method_json = functools.lru_cache(maxsize=256)(serde.dumps)
+
+
+def event_body(method: str, namespace: list[str], data: Any, *, encoded: bytes | None = None) -> bytes:
+    """One protocol event (without `seq`/`event_id`) as JSON bytes; `encoded`: `data`
+    already as JSON bytes (`serde.dumps`)."""
+    return _EVENT_JSON % (
+        _method_json(method),
+        serde.dumps(list(namespace)) if namespace else b"[]",
+        int(time.time() * 1000),
+        serde.dumps(data) if encoded is None else encoded,
+    )
 
 
 def _message_events(payload: Any, metadata: Any) -> list[dict]:
@@ -69,9 +78,9 @@ def _checkpoint_data(data: Any) -> Any:
 
 
 class RunEvents:
-    """Appends one run's events to its thread's log (`Broker.append_thread_events`); on a
-    remote broker in batches: chunks streamed while an append is in flight go in the next
-    one, and the run's closing `lifecycle` event waits until the whole log is appended."""
+    """Appends one run's events to its thread's log (`Broker.queue_thread_events`: on a
+    remote broker in the process's next batch of sends, with the run stream's events);
+    the run's closing `lifecycle` event waits until the whole log is appended."""
 
     def __init__(self, broker: Broker, thread_id: str, graph_name: str):
         self.broker = broker
@@ -79,9 +88,6 @@ class RunEvents:
         self.graph_name = graph_name
         self._subgraph_names: dict[tuple[str, ...], str] = {}
         self._tasks: list[dict] = []  # `tasks` events LangGraph keeps off its main log
-        self._log: Batcher[bytes] | None = None
-        if broker.remote:  # in process, an append costs no round trip: nothing to batch
-            self._log = Batcher(lambda bodies: broker.append_thread_events(thread_id, bodies))
 
     def tasks_tap(self) -> type:
         """A v3 stream transformer handing this run the `tasks` events (LangGraph folds
@@ -105,13 +111,10 @@ class RunEvents:
         return TasksTap
 
     async def _append(self, bodies: list[bytes], *, last: bool = False) -> None:
-        if self._log is None:
-            if bodies:
-                await self.broker.append_thread_events(self.thread_id, bodies)
-            return
-        await self._log.add(bodies)
+        if bodies:
+            await self.broker.queue_thread_events(self.thread_id, bodies)
         if last:
-            await self._log.flush()
+            await self.broker.flush()
 
     async def lifecycle(self, event: str, *, error: str | None = None) -> None:
         """A root `lifecycle` event: `running`, `interrupted`, `completed` or `failed`
@@ -148,10 +151,14 @@ class RunEvents:
             bodies += self._convert(item.get("method"), list(params.get("namespace") or []), params.get("data"))
         await self._append(bodies)
 
-    async def chunk(self, namespace: tuple[str, ...], mode: str, chunk: Any) -> None:
+    async def chunk(self, namespace: tuple[str, ...], mode: str, chunk: Any, encoded: bytes | None = None) -> None:
         """One `astream` chunk of a run not started through the protocol (modes `values`,
-        `updates`, `custom`, `checkpoints`, `tasks`; others are left to the run's stream)."""
-        if mode in ("values", "updates", "custom", "checkpoints", "tasks"):
+        `updates`, `custom`, `checkpoints`, `tasks`; others are left to the run's stream).
+        `encoded`: `chunk` as JSON bytes, when the run's stream encoded it already."""
+        if encoded is not None and (mode == "custom" and isinstance(chunk, dict)
+                                    or mode == "values" and not (isinstance(chunk, dict) and "__interrupt__" in chunk)):
+            await self._append([event_body(mode, namespace, chunk, encoded=encoded)])
+        elif mode in ("values", "updates", "custom", "checkpoints", "tasks"):
             await self._append(self._convert(mode, list(namespace), chunk))
 
     def _convert(self, method: str | None, namespace: list[str], data: Any) -> list[bytes]:

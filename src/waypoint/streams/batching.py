@@ -1,8 +1,8 @@
 """Coalescing sends: items handed over while a send is in flight go together in the next one.
 
-Used for a process's Redis `XADD`s (`streams/redis.py`) and for a run's thread event log
-appends (`service/thread_events.py`): a run publishing one event per chunk then costs one
-round trip per batch, not per event, and never waits for one unless it asks to.
+Used for a process's sends to Redis (`streams/redis.py`: run stream `XADD`s and thread event
+log appends): a run publishing one event per chunk then costs one round trip per batch,
+not per event, and never waits for one unless it asks to.
 """
 
 from __future__ import annotations

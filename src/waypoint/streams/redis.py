@@ -21,7 +21,8 @@
 One pub/sub connection per process listens to both channels and wakes local waiters.
 
 Round trips are shared (`batching.Batcher`, `_Reader`): a process sends the events its runs
-publish meanwhile in one pipeline (one `XADD` per run), and one blocking `XREAD` per
+publish meanwhile, and the thread log events they queue (`queue_thread_events`), in one
+pipeline (one `XADD` per run, one append per thread), and one blocking `XREAD` per
 process, on its own connection, reads every stream its subscribers follow.
 """
 
@@ -37,6 +38,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from waypoint.streams.batching import Batcher
 from waypoint.streams.base import (
@@ -333,7 +335,9 @@ class RedisBroker(Broker):
         self._listener: asyncio.Task | None = None
         self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
         self._wake = asyncio.Event()
-        self._outbox: Batcher[tuple[str, bytes]] | None = None
+        #: Run stream records (`_stream_key`, `_pack`ed event) and thread log appends
+        #: (thread id, bodies) on their way to Redis, in the order they were queued.
+        self._outbox: Batcher[tuple[str, bytes | list[bytes]]] | None = None
         self._reader: _Reader | None = None
         #: This broker's wake-up messages carry it, so the listener skips its own (the local
         #: waiters were woken already): one claim pass per wake-up, not two.
@@ -348,7 +352,7 @@ class RedisBroker(Broker):
         self._redis = aioredis.Redis(connection_pool=pool)
         await self._redis.ping()
         self._append_script = self._redis.register_script(_APPEND_THREAD_EVENTS)
-        self._outbox = Batcher(self._xadd_all)
+        self._outbox = Batcher(self._send_all)
         self._reader = _Reader(self.uri, self._redis)
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(CANCEL_CHANNEL, WAKE_CHANNEL)
@@ -403,12 +407,23 @@ class RedisBroker(Broker):
     async def publish(self, run_id: str, event: str, data: bytes) -> None:
         await self._outbox.add([(_stream_key(run_id), _pack(event, data))])
 
-    async def _xadd_all(self, records: list[tuple[str, bytes]]) -> None:
-        """One pipeline: per run, its records in order, packed into as few entries as
-        `ENTRY_BYTES` allows."""
+    async def queue_thread_events(self, thread_id: str, bodies: list[bytes]) -> None:
+        if bodies:
+            await self._outbox.add([(thread_id, bodies)])
+
+    async def flush(self) -> None:
+        await self._outbox.flush()
+
+    async def _send_all(self, records: list[tuple[str, bytes | list[bytes]]]) -> None:
+        """One pipeline: per run, its stream records in order, packed into as few entries
+        as `ENTRY_BYTES` allows; then per thread, its queued log events as one append."""
         entries: dict[str, list[list[bytes]]] = {}
         sizes: dict[str, int] = {}  # bytes in each run's last entry
+        threads: dict[str, list[bytes]] = {}
         for key, record in records:
+            if isinstance(record, list):  # a thread's log events
+                threads.setdefault(key, []).extend(record)
+                continue
             chunks = entries.setdefault(key, [[]])
             if chunks[-1] and sizes[key] + len(record) > ENTRY_BYTES:
                 chunks.append([])
@@ -419,7 +434,20 @@ class RedisBroker(Broker):
             for key, chunks in entries.items():
                 for chunk in chunks:
                     pipe.xadd(key, {"b": b"".join(chunk)})
-            await pipe.execute()
+            for thread_id, bodies in threads.items():
+                pipe.evalsha(self._append_script.sha, 2, *self._append_args(thread_id, bodies))
+            results = await pipe.execute(raise_on_error=False)
+        appends = results[len(results) - len(threads):]
+        for result in results[:len(results) - len(threads)]:
+            if isinstance(result, Exception):
+                raise result
+        for (thread_id, bodies), result in zip(threads.items(), appends):
+            if isinstance(result, NoScriptError):
+                # Redis lost its scripts (a restart, SCRIPT FLUSH): the script object loads it.
+                args = self._append_args(thread_id, bodies)
+                await self._append_script(keys=args[:2], args=args[2:])
+            elif isinstance(result, Exception):
+                raise result
 
     async def end(self, run_id: str, result: bytes | None = None) -> None:
         key = _stream_key(run_id)
@@ -469,15 +497,18 @@ class RedisBroker(Broker):
             self._reader.unfollow(follower)
 
     # -- thread event logs ---------------------------------------------------
+    def _append_args(self, thread_id: str, bodies: list[bytes]) -> list:
+        """KEYS then ARGV of `_APPEND_THREAD_EVENTS` for appending `bodies`."""
+        retention = max(1, int(self.thread_retention_seconds))
+        return [_thread_events_key(thread_id), _thread_seq_key(thread_id), self.thread_max_events,
+                retention, retention + SEQ_COUNTER_EXTRA_SECONDS, len(bodies), _pack_bodies(bodies)]
+
     async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:
         if not bodies:
             return await self.thread_seq(thread_id)
-        retention = max(1, int(self.thread_retention_seconds))
-        return int(await self._append_script(
-            keys=[_thread_events_key(thread_id), _thread_seq_key(thread_id)],
-            args=[self.thread_max_events, retention, retention + SEQ_COUNTER_EXTRA_SECONDS, len(bodies),
-                  _pack_bodies(bodies)],
-        ))
+        await self._outbox.flush()  # after the events queued before
+        args = self._append_args(thread_id, bodies)
+        return int(await self._append_script(keys=args[:2], args=args[2:]))
 
     async def thread_seq(self, thread_id: str) -> int:
         value = await self._redis.get(_thread_seq_key(thread_id))
