@@ -82,7 +82,7 @@ class _ThreadLog:
         self.appended = asyncio.Event()  # replaced at each append, after being set
         self.stored = 0  # durable copy: the highest seq stored (memory drops those up to it)
         self.readers = 0  # durable copy: reads of it under way (memory keeps stored events)
-        self.followers = 0  # durable copy: `follow_thread`s waiting on `appended`
+        self.followers = 0  # `follow_thread`s waiting on `appended`
 
 
 class InProcessBroker(Broker):
@@ -291,28 +291,6 @@ class InProcessBroker(Broker):
             del self._threads[thread_id]
 
     async def follow_thread(self, thread_id: str, *, since: int = 0) -> AsyncIterator[ThreadEvent]:
-        if self.durable is not None:
-            async for event in self._follow_durable(thread_id, since):
-                yield event
-            return
-        cursor = since
-        replayed = False
-        while True:
-            log = self._thread_log(thread_id)
-            if replayed:
-                batch = self._after(log, cursor)
-            else:
-                batch, replayed = await self.read_thread_events(thread_id, since=cursor), True
-            if not batch:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(IDLE_POLL_SECONDS):
-                        await log.appended.wait()
-                continue
-            for ev in batch:
-                yield ev
-                cursor = ev.seq
-
-    async def _follow_durable(self, thread_id: str, since: int) -> AsyncIterator[ThreadEvent]:
         # The follower keeps its thread's log (and so its `appended`) alive; each read takes
         # memory when it covers the cursor, else the stored copy (a follower fallen behind).
         log = self._thread_log(thread_id)
