@@ -4,7 +4,8 @@
   holds the events a process published meanwhile for that run, in order (field `b`, see
   `_pack`): one XADD and one entry to read per batch, not per event. An event's SSE id is
   `{entry id}.{index in the entry}`, so `Last-Event-ID` resumes in any process. `end()`
-  appends an end marker, stores the run's result and lets both expire after `retain_seconds`.
+  appends an end marker (holding the run's result when small, so a waiter that reads it
+  needs no `GET`), stores the result and lets both expire after `retain_seconds`.
 - A cancel is a key `waypoint:cancel:{run_id}` (so one sent before the worker listens is
   not lost) plus a message on the `waypoint:cancel` channel.
 - Wake-ups are messages on the `waypoint:wake` channel.
@@ -65,6 +66,12 @@ READ_COUNT = 512
 ENTRY_BYTES = 1 << 20
 #: The last sequence number of a Redis stream entry id (`ms-seq`).
 _MAX_SEQ = 2**64 - 1
+#: Results up to this many bytes also ride in the end marker, so a `runs.wait`/`join` that
+#: read the stream to its end has the result without a `GET` (a round trip per run).
+END_RESULT_BYTES = 64 * 1024
+#: Bytes of results taken from end markers that a process keeps until `result` asks for
+#: them (the oldest go first: a wait that never asks, e.g. a cancel's, leaves its own).
+END_RESULTS_KEPT_BYTES = 4 << 20
 
 
 def _stream_key(run_id: str) -> str:
@@ -339,6 +346,10 @@ class RedisBroker(Broker):
         #: (thread id, bodies) on their way to Redis, in the order they were queued.
         self._outbox: Batcher[tuple[str, bytes | list[bytes]]] | None = None
         self._reader: _Reader | None = None
+        #: Results read from end markers by this process's subscribers (`END_RESULT_BYTES`),
+        #: oldest first, until `result` takes them.
+        self._end_results: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self._end_results_bytes = 0
         #: This broker's wake-up messages carry it, so the listener skips its own (the local
         #: waiters were woken already): one claim pass per wake-up, not two.
         self._origin = uuid.uuid4().hex.encode()
@@ -453,7 +464,8 @@ class RedisBroker(Broker):
         key = _stream_key(run_id)
         await self._outbox.flush()  # the end marker after every event
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, {"b": _pack(_END, b"")})
+            small = result is not None and len(result) <= END_RESULT_BYTES
+            pipe.xadd(key, {"b": _pack(_END, result if small else b"")})
             pipe.expire(key, self.retain_seconds)
             if result is not None:
                 pipe.set(_result_key(run_id), result, ex=self.retain_seconds)
@@ -462,7 +474,17 @@ class RedisBroker(Broker):
         self._cancels.pop(run_id, None)
 
     async def result(self, run_id: str) -> bytes | None:
+        kept = self._end_results.pop(run_id, None)
+        if kept is not None:  # a subscriber here read it with the end marker
+            self._end_results_bytes -= len(kept)
+            return kept
         return await self._redis.get(_result_key(run_id))
+
+    def _keep_end_result(self, run_id: str, result: bytes) -> None:
+        self._end_results_bytes += len(result) - len(self._end_results.pop(run_id, b""))
+        self._end_results[run_id] = result
+        while self._end_results_bytes > END_RESULTS_KEPT_BYTES:
+            self._end_results_bytes -= len(self._end_results.popitem(last=False)[1])
 
     async def subscribe_batches(
         self,
@@ -482,6 +504,8 @@ class RedisBroker(Broker):
                     skip = delivered[1] if delivered is not None and delivered[0] == entry_id else -1
                     for index, (event, data) in enumerate(_unpack(fields[b"b"])):
                         if event == _END:
+                            if data:  # the result rides along (an empty one is never stored)
+                                self._keep_end_result(run_id, data)
                             if batch:
                                 yield batch
                             return
