@@ -239,6 +239,12 @@ _EXPIRED_EVENT_LOGS = sa.select(_old.c.thread_id).where(_old.c.created_at < _p("
 _DELETE_THREAD_EVENTS = sa.delete(_te).where(_te.c.thread_id.in_(_p("thread_ids", expanding=True)))
 
 
+def _check_stamp(assistant_id: str, stored: tuple | None, stamp: tuple) -> None:
+    """Raise `AssistantChanged` unless the assistant's stored `(version, updated_at)` is `stamp`."""
+    if stored is None or tuple(stored) != tuple(stamp):
+        raise AssistantChanged(f"Assistant {assistant_id} changed since it was read")
+
+
 def _decision_row(d: Record) -> Record:
     return {
         "decision_id": d["decision_id"], "thread_id": d["thread_id"], "interrupt_id": d["interrupt_id"],
@@ -268,8 +274,18 @@ class SqlStorage(Storage):
         self._lock_thread_state = d.lock_rows(sa.select(threads.c.thread_id, threads.c.status, threads.c.interrupts,
                                                         threads.c.metadata)
                                               .where(threads.c.thread_id == _p("thread_id")))
+        # The same, with the run's assistant's stamp (`create_run`'s check of a cached
+        # assistant) read in the lock's statement: one round trip less.
+        stamp = [_ASSISTANT_STAMP.with_only_columns(c).scalar_subquery().label(f"assistant_{c.name}")
+                 for c in (assistants.c.version, assistants.c.updated_at)]
+        self._lock_thread_meta_stamp = self._lock_thread_meta.add_columns(*stamp)
+        self._lock_thread_state_stamp = self._lock_thread_state.add_columns(*stamp)
         self._lock_run_thread = d.lock_rows(sa.select(threads.c.thread_id).where(
             threads.c.thread_id == sa.select(runs.c.thread_id).where(runs.c.run_id == _p("run_id")).scalar_subquery()))
+        # A run's finish that first locks its thread's row, in the same statement (one round
+        # trip less than the lock on its own): the thread's update after it sees every
+        # active run committed meanwhile (see `_finish_run`).
+        self._finish_run_locked = _FINISH_RUN.where(runs.c.thread_id.in_(self._lock_run_thread))
         self._lock_thread_or_skip = d.lock_rows(
             sa.select(threads.c.thread_id).where(threads.c.thread_id == _p("thread_id")), skip_locked=True
         )
@@ -611,10 +627,17 @@ class SqlStorage(Storage):
             _insert_once(conn, self._insert_thread, self._thread_row(thread_id, thread_metadata or {}, "busy"),
                          "raise", f"Thread {thread_id}", dict)
         else:
-            locked = _one(conn.execute(self._lock_thread_state if decide is not None else self._lock_thread_meta,
-                                       {"p_thread_id": thread_id}))
+            if assistant_stamp is None:
+                lock = self._lock_thread_state if decide is not None else self._lock_thread_meta
+            else:
+                lock = self._lock_thread_state_stamp if decide is not None else self._lock_thread_meta_stamp
+            locked = _one(conn.execute(lock, {"p_thread_id": thread_id, "p_assistant_id": run["assistant_id"]}))
             if locked is None:
                 raise NotFound(f"Thread {thread_id} not found")
+            if assistant_stamp is not None:
+                _check_stamp(run["assistant_id"], (locked["assistant_version"], locked["assistant_updated_at"]),
+                             assistant_stamp)
+                assistant_stamp = None  # checked
             if decide is not None:
                 decisions = decide(locked)  # under the lock: what it sees pending stays so
             stored = locked.get("metadata") or {}
@@ -622,8 +645,7 @@ class SqlStorage(Storage):
                 thread_metadata = None  # nothing to merge (a thread's later runs)
         if assistant_stamp is not None:
             stored = conn.execute(_ASSISTANT_STAMP, {"p_assistant_id": run["assistant_id"]}).first()
-            if stored is None or tuple(stored) != tuple(assistant_stamp):
-                raise AssistantChanged(f"Assistant {run['assistant_id']} changed since it was read")
+            _check_stamp(run["assistant_id"], None if stored is None else tuple(stored), assistant_stamp)
         now = now_iso()  # under the thread lock: created_at follows queue order
         active = [] if new_thread else list(conn.execute(self._active_runs, {"p_thread_id": thread_id}).scalars())
         if active and reject_if_busy:
@@ -780,12 +802,12 @@ class SqlStorage(Storage):
 
     def _finish_run(self, conn: sa.Connection, run_id: str, status: str, output: Any, error: Any,
                     thread_state: dict[str, Any] | None) -> Record:
-        if thread_state is not None and not self.dialect.serializes_writers:
-            # Under READ COMMITTED the thread's "active run?" test would otherwise miss a
-            # concurrent cancel of its queued run (and both would leave the thread `busy`).
-            # (One writer at a time, as on SQLite, sees every committed change anyway.)
-            conn.execute(self._lock_run_thread, {"p_run_id": run_id})
-        row = _one(conn.execute(_FINISH_RUN, {
+        # With the thread's state, its row is locked first (by the run's update): under READ
+        # COMMITTED the thread's "active run?" test would otherwise miss a concurrent cancel
+        # of its queued run (and both would leave the thread `busy`). (One writer at a time,
+        # as on SQLite, sees every committed change anyway.)
+        locked = thread_state is not None and not self.dialect.serializes_writers
+        row = _one(conn.execute(self._finish_run_locked if locked else _FINISH_RUN, {
             "p_run_id": run_id, "p_status": status, "p_output": output, "p_error": error, "p_now": now_iso(),
         }))
         if row is None:
