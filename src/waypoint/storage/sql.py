@@ -153,6 +153,11 @@ _COPY_THREAD = sa.insert(threads).from_select(
 ).returning(*thread_columns)
 _MARK_BUSY = sa.update(threads).where(threads.c.thread_id == _p("thread_id")).values(status="busy", updated_at=_p("now"))
 _INSERT_RUN = sa.insert(runs).returning(*runs.c)
+#: A run's insert with every value a `p_` parameter, for `_INSERT_RUN_MARK_BUSY*`.
+_RUN_INSERT_COLUMNS = ("run_id", "thread_id", "assistant_id", "created_at", "updated_at", "available_at", "status",
+                       "metadata", "kwargs", "multitask_strategy", "worker_id", "started_at", "lease_expires_at",
+                       "attempt")
+_INSERT_RUN_PARAMS = sa.insert(runs).values({c: _p(c, runs.c[c].type) for c in _RUN_INSERT_COLUMNS}).returning(*runs.c)
 _INSERT_DECISION = sa.insert(decisions)
 _CLOSING_DECISION = sa.select(decisions.c.run_id, decisions.c.action).where(
     decisions.c.thread_id == _p("thread_id"), decisions.c.interrupt_id == _p("interrupt_id"),
@@ -293,6 +298,15 @@ class SqlStorage(Storage):
             runs.c.thread_id == _p("thread_id"), runs.c.status.in_(_ACTIVE_STATUSES)
         ).order_by(d.insertion_order(runs))
         self._mark_busy_merge = _MARK_BUSY.values(metadata=d.json_merge(threads.c.metadata, _p("patch", Json)))
+        # Where the database runs a data-modifying CTE (PostgreSQL): a run's insert and its
+        # thread's `busy` (and metadata merge) in one statement, one round trip less.
+        self._insert_run_busy = self._insert_run_busy_merge = None
+        if d.writable_ctes:
+            busy = sa.update(threads).where(threads.c.thread_id == _p("thread_id")).values(
+                status=sa.literal_column("'busy'"), updated_at=_p("now"))
+            merge = busy.values(metadata=d.json_merge(threads.c.metadata, _p("patch", Json)))
+            self._insert_run_busy = _INSERT_RUN_PARAMS.add_cte(busy.cte("busy"))
+            self._insert_run_busy_merge = _INSERT_RUN_PARAMS.add_cte(merge.cte("busy"))
         self._insert_decision = _INSERT_DECISION.returning(*decisions.c)
         self._list_decisions = sa.select(decisions).where(decisions.c.thread_id == _p("thread_id")).order_by(
             d.insertion_order(decisions))
@@ -666,17 +680,21 @@ class SqlStorage(Storage):
             worker_id, lease_seconds = claim
             row.update(status="running", worker_id=worker_id, started_at=now,
                        lease_expires_at=now_iso(lease_seconds), attempt=1)
-        created = _one(conn.execute(_INSERT_RUN, row))
+        busy = {"p_thread_id": thread_id, "p_now": now, **({"p_patch": thread_metadata} if thread_metadata else {})}
+        if new_thread:  # inserted busy, with its metadata
+            created, busy = _one(conn.execute(_INSERT_RUN, row)), None
+        elif self._insert_run_busy is not None:  # with the thread's update, in one statement
+            insert = self._insert_run_busy_merge if thread_metadata else self._insert_run_busy
+            params = {f"p_{c}": row.get(c) for c in _RUN_INSERT_COLUMNS}
+            created, busy = _one(conn.execute(insert, {**params, **busy})), None
+        else:
+            created = _one(conn.execute(_INSERT_RUN, row))
         if decisions:
             conn.execute(_INSERT_DECISION, [
                 _decision_row({**d, "thread_id": thread_id, "run_id": run["run_id"]}) for d in decisions
             ])
-        if new_thread:
-            pass  # inserted busy, with its metadata
-        elif thread_metadata:
-            conn.execute(self._mark_busy_merge, {"p_thread_id": thread_id, "p_now": now, "p_patch": thread_metadata})
-        else:
-            conn.execute(_MARK_BUSY, {"p_thread_id": thread_id, "p_now": now})
+        if busy is not None:
+            conn.execute(self._mark_busy_merge if thread_metadata else _MARK_BUSY, busy)
         return created, active
 
     # -- decisions and deadlines -------------------------------------------

@@ -54,6 +54,9 @@ class Dialect(abc.ABC):
     checkpoint_tables: tuple[str, ...]
     #: The checkpointer's table of pending writes (deleted with a rolled-back run's checkpoints).
     checkpoint_writes_table: str
+    #: Statements may hold data-modifying CTEs (`WITH x AS (UPDATE …) INSERT …`): several
+    #: writes in one round trip.
+    writable_ctes: bool = False
 
     # -- lifecycle ---------------------------------------------------------
     @abc.abstractmethod

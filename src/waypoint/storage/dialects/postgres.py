@@ -152,6 +152,7 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     single_process = False
     serializes_writers = False
+    writable_ctes = True
     checkpoint_tables = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
     checkpoint_writes_table = "checkpoint_writes"
 
