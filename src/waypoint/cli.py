@@ -207,8 +207,18 @@ def _serve(app, settings: Settings, log_level: str) -> None:
 
     Server(uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)), http=_http_protocol(),
     )).run()
+
+
+def _http_protocol():
+    """uvicorn's `http` setting: httptools with one write per response
+    (`waypoint.http_protocol`), or uvicorn's choice where httptools is not installed."""
+    try:
+        from waypoint.http_protocol import CoalescingHttpToolsProtocol
+    except ImportError:
+        return "auto"
+    return CoalescingHttpToolsProtocol
 
 
 def _serve_with_reload(settings: Settings, log_level: str) -> int:
@@ -226,6 +236,7 @@ def _serve_with_reload(settings: Settings, log_level: str) -> int:
     uvicorn.run(
         "waypoint.cli:reload_app", factory=True, host=settings.host, port=settings.port,
         log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS, timeout_graceful_shutdown=10, reload=True,
+        http=_http_protocol(),
         reload_dirs=[str(config_path.parent)], reload_includes=["*.py", config_path.name],
     )
     return 0
