@@ -40,6 +40,7 @@ from waypoint.storage.base import (
 )
 from waypoint.storage.containment import has_nul
 from waypoint.storage.dialects import Dialect, Mode
+from waypoint.storage.prepared import Prepared
 from waypoint.storage.schema import (
     Json,
     assistant_versions,
@@ -243,6 +244,14 @@ _EXPIRED_EVENT_LOGS = sa.select(_old.c.thread_id).where(_old.c.created_at < _p("
         _te.c.seq.desc()).limit(1).scalar_subquery() < _p("before")).limit(_p("limit", sa.BigInteger))
 _DELETE_THREAD_EVENTS = sa.delete(_te).where(_te.c.thread_id.in_(_p("thread_ids", expanding=True)))
 
+# The statements of a human-in-the-loop cycle (thread creation, run creation, claim and
+# finish, thread state): run on the DBAPI cursor on SQLite (storage/prepared.py). Wrapped
+# after the statements built on them above, which SQLAlchemy runs as before.
+(_ASSISTANT_STAMP, _GET_THREAD, _SET_THREAD_STATE, _MARK_BUSY, _INSERT_RUN, _CLOSING_DECISION, _GET_RUN,
+ _CLAIM_RUN, _RUNNING_ON_THREAD, _FINISH_RUN, _THREAD_STATUS, _TRIM_THREAD_EVENTS) = map(Prepared, (
+    _ASSISTANT_STAMP, _GET_THREAD, _SET_THREAD_STATE, _MARK_BUSY, _INSERT_RUN, _CLOSING_DECISION, _GET_RUN,
+    _CLAIM_RUN, _RUNNING_ON_THREAD, _FINISH_RUN, _THREAD_STATUS, _TRIM_THREAD_EVENTS))
+
 
 def _check_stamp(assistant_id: str, stored: tuple | None, stamp: tuple) -> None:
     """Raise `AssistantChanged` unless the assistant's stored `(version, updated_at)` is `stamp`."""
@@ -374,6 +383,9 @@ class SqlStorage(Storage):
             ),
         ).order_by(threads.c.updated_at).limit(_p("limit", sa.BigInteger))
         self._delete_expired_thread = sa.delete(threads).where(threads.c.thread_id == _p("thread_id"), expired)
+        for name in ("_insert_thread", "_lock_thread", "_lock_thread_meta", "_lock_thread_state", "_lock_run_thread",
+                     "_active_runs", "_mark_busy_merge", "_insert_decision", "_claim_candidates"):
+            setattr(self, name, Prepared(getattr(self, name)))  # the HITL cycle's: see above
 
     # -- lifecycle ---------------------------------------------------------
     async def open(self) -> None:

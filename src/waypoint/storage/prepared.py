@@ -1,0 +1,106 @@
+"""Hot-path statements compiled once and run on the DBAPI cursor (SQLite).
+
+`conn.execute(stmt, params)` costs ~100 µs of Python in SQLAlchemy Core around a few µs
+of SQLite: the statement's cache key, the compiled-cache lookup, an execution context,
+a cursor result with its metadata. `Prepared(stmt)` is executed the same way
+(`conn.execute(prepared, params)`, SQLAlchemy hands it the connection) and answers the
+same `Result` (`first()`, `scalars()`, `scalar()`, `all()`, rows with `_mapping`, and
+`rowcount`), but on SQLite it compiles the statement once per set of parameter names and
+runs the SQL on the DBAPI cursor: the same SQL text, the same bind processors (JSON
+encoding) and result processors (JSON decoding, booleans) that SQLAlchemy would apply,
+in the caller's transaction. DBAPI errors are raised wrapped as SQLAlchemy wraps them
+(`sa.exc.OperationalError`, `sa.exc.IntegrityError`, …). Other databases, several
+parameter sets (executemany) and execution options take SQLAlchemy's own path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+
+
+class _Result(IteratorResult):
+    """An `IteratorResult` that also tells the rows the statement changed."""
+
+    rowcount: int = -1
+
+
+class _Plan:
+    """The statement compiled for one set of parameter names."""
+
+    __slots__ = ("sql", "compiled", "binds", "metadata", "results", "returns_rows")
+
+    def __init__(self, stmt: sa.Executable, dialect: sa.Dialect, names: Sequence[str]):
+        compiled = stmt.compile(dialect=dialect, column_keys=list(names))
+        if (not compiled.positional or compiled.literal_execute_params or compiled.post_compile_params
+                or compiled.positiontup is None):
+            raise _Unsupported
+        processors = compiled._bind_processors
+        self.sql: str = compiled.string
+        self.compiled = compiled
+        self.binds: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (name, processors.get(name)) for name in compiled.positiontup]
+        columns = compiled._result_columns
+        self.returns_rows = bool(columns)
+        self.metadata = SimpleResultMetaData([c[0] for c in columns])  # immutable: shared by results
+        self.results = [c[3]._cached_result_processor(dialect, None) for c in columns]
+
+
+class _Unsupported(Exception):
+    """The statement needs SQLAlchemy's own execution (see `_Plan`)."""
+
+
+class Prepared:
+    """`stmt` run on the DBAPI cursor where it can be (see the module doc); executed as
+    `conn.execute(Prepared(stmt), params)`. Build it once, at import or in `__init__`."""
+
+    def __init__(self, stmt: sa.Executable):
+        self.stmt = stmt
+        self._plans: dict[tuple[str, ...], _Plan | None] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        # Building on it (`.where`, `.values`, `.returning`) builds on the statement.
+        return getattr(self.stmt, name)
+
+    def _plan(self, dialect: sa.Dialect, names: tuple[str, ...]) -> _Plan | None:
+        try:
+            plan = self._plans[names]
+        except KeyError:
+            try:
+                plan = _Plan(self.stmt, dialect, names)
+            except _Unsupported:
+                plan = None
+            self._plans[names] = plan
+        return plan
+
+    def _execute_on_connection(self, connection: sa.Connection, distilled_params: Sequence[Mapping[str, Any]],
+                               execution_options: Any) -> Any:
+        dialect = connection.dialect
+        if dialect.name != "sqlite" or len(distilled_params) > 1 or execution_options:
+            return self.stmt._execute_on_connection(connection, distilled_params, execution_options)
+        params = distilled_params[0] if distilled_params else {}
+        plan = self._plan(dialect, tuple(params))
+        if plan is None:
+            return self.stmt._execute_on_connection(connection, distilled_params, execution_options)
+        values = plan.compiled.construct_params(params)
+        args = tuple(values[name] if proc is None else proc(values[name]) for name, proc in plan.binds)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            try:
+                cursor.execute(plan.sql, args)
+                rows = cursor.fetchall() if plan.returns_rows else []
+            except dialect.loaded_dbapi.Error as exc:
+                raise sa.exc.DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error,
+                                                 dialect=dialect) from exc
+            rowcount = cursor.rowcount
+        finally:
+            cursor.close()
+        if rows and any(plan.results):
+            procs = plan.results
+            rows = [tuple(v if p is None else p(v) for v, p in zip(row, procs)) for row in rows]
+        result = _Result(plan.metadata, iter(rows))
+        result.rowcount = rowcount
+        return result
