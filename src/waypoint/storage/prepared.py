@@ -8,9 +8,10 @@ same `Result` (`first()`, `scalars()`, `scalar()`, `all()`, rows with `_mapping`
 `rowcount`), but on SQLite it compiles the statement once per set of parameter names and
 runs the SQL on the DBAPI cursor: the same SQL text, the same bind processors (JSON
 encoding) and result processors (JSON decoding, booleans) that SQLAlchemy would apply,
-in the caller's transaction. DBAPI errors are raised wrapped as SQLAlchemy wraps them
-(`sa.exc.OperationalError`, `sa.exc.IntegrityError`, …). Other databases, several
-parameter sets (executemany) and execution options take SQLAlchemy's own path.
+in the caller's transaction (several rows of an insert without RETURNING: one
+`executemany`). DBAPI errors are raised wrapped as SQLAlchemy wraps them
+(`sa.exc.OperationalError`, `sa.exc.IntegrityError`, …). Other databases, parameter sets
+with differing names, a missing parameter and execution options take SQLAlchemy's path.
 """
 
 from __future__ import annotations
@@ -31,22 +32,43 @@ class _Result(IteratorResult):
 class _Plan:
     """The statement compiled for one set of parameter names."""
 
-    __slots__ = ("sql", "compiled", "binds", "metadata", "results", "returns_rows")
+    __slots__ = ("sql", "binds", "metadata", "results", "returns_rows")
 
     def __init__(self, stmt: sa.Executable, dialect: sa.Dialect, names: Sequence[str]):
         compiled = stmt.compile(dialect=dialect, column_keys=list(names))
         if (not compiled.positional or compiled.literal_execute_params or compiled.post_compile_params
-                or compiled.positiontup is None):
-            raise _Unsupported
+                or compiled.positiontup is None or compiled.insert_prefetch or compiled.update_prefetch):
+            raise _Unsupported  # (prefetch: a Python-side column default, computed per execution)
+        # Where each positional value comes from, as `SQLCompiler.construct_params` finds
+        # it: the parameter named by the bind's key or name, else the value bound in the
+        # statement (None for a required one: `_Plan.args` then lets SQLAlchemy raise).
+        sources: dict[str, tuple[str, str, bool, Any]] = {}
+        for bind, name in compiled.bind_names.items():
+            if bind.callable is not None:
+                raise _Unsupported
+            sources[compiled.escaped_bind_names.get(name, name)] = (bind.key, name, bind.required, bind.value)
         processors = compiled._bind_processors
         self.sql: str = compiled.string
-        self.compiled = compiled
-        self.binds: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (name, processors.get(name)) for name in compiled.positiontup]
+        self.binds = [(*sources[name], processors.get(name)) for name in compiled.positiontup]
         columns = compiled._result_columns
         self.returns_rows = bool(columns)
         self.metadata = SimpleResultMetaData([c[0] for c in columns])  # immutable: shared by results
         self.results = [c[3]._cached_result_processor(dialect, None) for c in columns]
+
+    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The DBAPI parameters for `params`, processed; None if a required one is missing."""
+        args = []
+        for key, name, required, default, process in self.binds:
+            if key in params:
+                value = params[key]
+            elif name in params:
+                value = params[name]
+            elif required:
+                return None
+            else:
+                value = default
+            args.append(value if process is None else process(value))
+        return tuple(args)
 
 
 class _Unsupported(Exception):
@@ -79,22 +101,28 @@ class Prepared:
     def _execute_on_connection(self, connection: sa.Connection, distilled_params: Sequence[Mapping[str, Any]],
                                execution_options: Any) -> Any:
         dialect = connection.dialect
-        if dialect.name != "sqlite" or len(distilled_params) > 1 or execution_options:
+        plan = None
+        if dialect.name == "sqlite" and not execution_options:
+            params = distilled_params[0] if distilled_params else {}
+            plan = self._plan(dialect, tuple(params))
+        if plan is not None and len(distilled_params) > 1 and (plan.returns_rows or any(
+                tuple(p) != tuple(params) for p in distilled_params)):
+            plan = None  # several rows: only an insert without RETURNING, one set of names
+        args = [plan.args(p) for p in distilled_params or ({},)] if plan is not None else None
+        if args is None or None in args:  # (SQLAlchemy also raises a missing parameter's error)
             return self.stmt._execute_on_connection(connection, distilled_params, execution_options)
-        params = distilled_params[0] if distilled_params else {}
-        plan = self._plan(dialect, tuple(params))
-        if plan is None:
-            return self.stmt._execute_on_connection(connection, distilled_params, execution_options)
-        values = plan.compiled.construct_params(params)
-        args = tuple(values[name] if proc is None else proc(values[name]) for name, proc in plan.binds)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             try:
-                cursor.execute(plan.sql, args)
-                rows = cursor.fetchall() if plan.returns_rows else []
+                if len(args) == 1:
+                    cursor.execute(plan.sql, args[0])
+                    rows = cursor.fetchall() if plan.returns_rows else []
+                else:
+                    cursor.executemany(plan.sql, args)
+                    rows = []
             except dialect.loaded_dbapi.Error as exc:
-                raise sa.exc.DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error,
-                                                 dialect=dialect) from exc
+                raise sa.exc.DBAPIError.instance(plan.sql, args[0] if len(args) == 1 else args, exc,
+                                                 dialect.loaded_dbapi.Error, dialect=dialect) from exc
             rowcount = cursor.rowcount
         finally:
             cursor.close()

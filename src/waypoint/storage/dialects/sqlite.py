@@ -222,11 +222,21 @@ class SqliteDialect(Dialect):
         return self._store
 
     # -- running operations --------------------------------------------------
+    def _begin_immediate(self) -> None:
+        """`BEGIN IMMEDIATE`, in a transaction SQLAlchemy knows of (its `commit()` and
+        `rollback()` end it), issued on the DBAPI connection: `exec_driver_sql` would cost
+        a statement's execution context. Raises `sa.exc.OperationalError` as it would."""
+        self._conn.begin()
+        try:
+            self._raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
+
     def _call(self, fn: Callable[[sa.Connection], T], write: bool) -> T:
         conn = self._conn
         try:
             if write:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                self._begin_immediate()
             result = fn(conn)
             conn.commit()  # may fail too (a full disk shows at commit in WAL mode)
         except BaseException:
@@ -243,7 +253,7 @@ class SqliteDialect(Dialect):
         raw.execute("PRAGMA busy_timeout=0")
         try:
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                self._begin_immediate()
             except sa.exc.OperationalError as exc:
                 with contextlib.suppress(Exception):
                     conn.rollback()
