@@ -213,9 +213,9 @@ def _serve(app, settings: Settings, log_level: str) -> None:
 
 def _http_protocol():
     """uvicorn's `http` setting: httptools with one write per response
-    (`waypoint.http_protocol`), or uvicorn's choice where httptools is not installed."""
+    (`waypoint.api.http_protocol`), or uvicorn's choice where httptools is not installed."""
     try:
-        from waypoint.http_protocol import CoalescingHttpToolsProtocol
+        from waypoint.api.http_protocol import CoalescingHttpToolsProtocol
     except ImportError:
         return "auto"
     return CoalescingHttpToolsProtocol

@@ -12,15 +12,26 @@ in the caller's transaction (several rows of an insert without RETURNING: one
 `executemany`). DBAPI errors are raised wrapped as SQLAlchemy wraps them
 (`sa.exc.OperationalError`, `sa.exc.IntegrityError`, …). Other databases, parameter sets
 with differing names, a missing parameter and execution options take SQLAlchemy's path.
+
+The compiled statement's parts it reads (`positiontup`, `_bind_processors`,
+`_result_columns`, …) are SQLAlchemy 2.1's internals: with another release, or if reading
+them fails, every statement takes SQLAlchemy's path (recheck on upgrading).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import importlib.metadata
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+
+log = logging.getLogger(__name__)
+
+#: Whether the installed SQLAlchemy is the release whose internals `_Plan` reads.
+_SUPPORTED = importlib.metadata.version("SQLAlchemy").startswith("2.1.")
 
 
 class _Result(IteratorResult):
@@ -92,8 +103,11 @@ class Prepared:
             plan = self._plans[names]
         except KeyError:
             try:
-                plan = _Plan(self.stmt, dialect, names)
+                plan = _Plan(self.stmt, dialect, names) if _SUPPORTED else None
             except _Unsupported:
+                plan = None
+            except Exception:  # noqa: BLE001 - internals changed: SQLAlchemy's own path
+                log.warning("statement not prepared (SQLAlchemy's path instead)", exc_info=True)
                 plan = None
             self._plans[names] = plan
         return plan
