@@ -383,7 +383,8 @@ class SqlStorage(Storage):
             ),
         ).order_by(threads.c.updated_at).limit(_p("limit", sa.BigInteger))
         self._delete_expired_thread = sa.delete(threads).where(threads.c.thread_id == _p("thread_id"), expired)
-        for name in ("_insert_thread", "_lock_thread", "_lock_thread_meta", "_lock_thread_state", "_lock_run_thread",
+        for name in ("_insert_thread", "_lock_thread", "_lock_thread_meta", "_lock_thread_state",
+                     "_lock_thread_meta_stamp", "_lock_thread_state_stamp", "_lock_run_thread",
                      "_active_runs", "_mark_busy_merge", "_insert_decision", "_claim_candidates", "_insert_thread_events"):
             setattr(self, name, Prepared(getattr(self, name)))  # the HITL cycle's: see above
 
