@@ -5,7 +5,7 @@ What `client.threads.stream(...)` (`langgraph_sdk`, `@langchain/langgraph-sdk`) 
 (types: the `langchain-protocol` package); each is answered with
 `{"type": "success", "id", "result", "meta": {"applied_through_seq"}}` or
 `{"type": "error", "id", "error": <ErrorCode>, "message"}`. Events are the thread's log
-(`thread_events.py` writes it, `Broker.append_thread_events` numbers it), filtered by
+(`thread_events.py` writes it, `Broker.queue_thread_events` numbers it), filtered by
 channel and namespace as `SubscribeParams` define: a `custom:<name>` channel selects
 custom events of that name; `namespaces` are prefixes (a segment without `:` also matches
 `name:<task id>`); `depth` bounds how far below a prefix an event may be.

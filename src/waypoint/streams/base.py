@@ -139,15 +139,11 @@ class Broker(abc.ABC):
             await batches.aclose()
 
     @abc.abstractmethod
-    async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:
-        """Append events (JSON objects as bytes) to the thread's log in order, numbering
-        them with the next `seq`s; return the last `seq` given (0 for an empty list)."""
-
     async def queue_thread_events(self, thread_id: str, bodies: list[bytes]) -> None:
-        """`append_thread_events` without waiting for it: a remote broker sends the events
-        with the next batch of run stream events (`flush` waits for them). Raises the
-        error of an earlier queued send that failed."""
-        await self.append_thread_events(thread_id, bodies)
+        """Append events (JSON objects as bytes) to the thread's log in order, numbering
+        them with the next `seq`s; a remote broker sends them with its next batch of run
+        stream events, without waiting (`flush` waits for them). Raises the error of an
+        earlier queued send that failed."""
 
     async def flush(self) -> None:  # noqa: B027 - nothing is queued in process
         """Return once every event queued so far (`publish`, `queue_thread_events`) is

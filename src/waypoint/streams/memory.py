@@ -223,9 +223,10 @@ class InProcessBroker(Broker):
             log = self._threads[thread_id] = _ThreadLog()
         return log
 
-    async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:
+    async def queue_thread_events(self, thread_id: str, bodies: list[bytes]) -> None:
+        # In process: appended now (nothing to batch).
         if not bodies:
-            return self._thread_seqs.get(thread_id, 0)
+            return
         log = self._thread_log(thread_id)
         seq = self._thread_seqs.get(thread_id)
         if seq is None:
@@ -243,7 +244,6 @@ class InProcessBroker(Broker):
         log.last_append = time.monotonic()
         appended, log.appended = log.appended, asyncio.Event()
         appended.set()
-        return seq
 
     async def thread_seq(self, thread_id: str) -> int:
         seq = self._thread_seqs.get(thread_id)

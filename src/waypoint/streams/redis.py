@@ -527,13 +527,6 @@ class RedisBroker(Broker):
         return [_thread_events_key(thread_id), _thread_seq_key(thread_id), self.thread_max_events,
                 retention, retention + SEQ_COUNTER_EXTRA_SECONDS, len(bodies), _pack_bodies(bodies)]
 
-    async def append_thread_events(self, thread_id: str, bodies: list[bytes]) -> int:
-        if not bodies:
-            return await self.thread_seq(thread_id)
-        await self._outbox.flush()  # after the events queued before
-        args = self._append_args(thread_id, bodies)
-        return int(await self._append_script(keys=args[:2], args=args[2:]))
-
     async def thread_seq(self, thread_id: str) -> int:
         value = await self._redis.get(_thread_seq_key(thread_id))
         return int(value) if value is not None else 0
