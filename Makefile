@@ -51,12 +51,15 @@ $(BENCH_VENV)/.installed: pyproject.toml constraints.txt
 # bench/constraints-<peer>.txt, built by bench/run.py on first use, as their pins clash with
 # ours; one that fails to install or start is skipped with the reason)
 # and the in-process floor; writes bench/RESULTS.md. BENCH_ARGS: e.g. --rounds 2 --concurrency 1,10,50
+# PostgreSQL and Redis come from Debian's packages when missing (.ci/system-packages).
 bench: $(BENCH_VENV)/.installed
+	.ci/system-packages redis-server postgresql
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 # Regression check (not a timed test): a tiny run of Waypoint and the floor, printing each
 # figure's ratio to the floor.
 bench-quick: $(BENCH_VENV)/.installed
+	.ci/system-packages redis-server postgresql
 	$(BENCH_VENV)/bin/python bench/run.py --quick --systems inprocess,waypoint-sqlite,waypoint-postgres \
 		--out test-output/bench/RESULTS.md $(BENCH_ARGS)
 

@@ -400,11 +400,14 @@ async def start_system(name: str, workdir: Path, log_dir: Path, log_name: str | 
     try:
         if name in PEER_VENVS:
             bin_dir = peer_venv(name)
-        if name.startswith("waypoint-postgres") or name in ("langhost", "aegra"):
-            extra.append(_durable_postgres())
-            db_uri = extra[-1].create_database()
-        if name.startswith("waypoint-postgres") or name == "langhost":
-            extra.append(RedisServer().start())
+        try:  # a missing PostgreSQL or Redis skips the system with the reason, not the run
+            if name.startswith("waypoint-postgres") or name in ("langhost", "aegra"):
+                extra.append(_durable_postgres())
+                db_uri = extra[-1].create_database()
+            if name.startswith("waypoint-postgres") or name == "langhost":
+                extra.append(RedisServer().start())
+        except RuntimeError as exc:
+            raise SystemUnavailable(str(exc)) from exc
         redis_uri = extra[-1].uri if len(extra) > 1 else None
         n = int(name.rsplit("-", 1)[1]) if name.startswith("waypoint-postgres-") else 1
         ports = [free_port() for _ in range(n)]
