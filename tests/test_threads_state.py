@@ -274,3 +274,45 @@ async def test_delete_thread_with_running_run(client):
         await client.threads.get(thread["thread_id"])
     assert err.value.response.status_code == 404
     assert await client.threads.search(ids=[thread["thread_id"]]) == []
+
+
+def _row_matches_state(thread: dict, state: dict) -> None:
+    """The thread row a run left (status, values, interrupts by task with `ns`) is what a
+    state read of the thread gives."""
+    assert thread["status"] == ("interrupted" if state["next"] else "idle"), (thread, state)
+    assert thread["values"] == state["values"]
+    expected = {t["id"]: [(i["id"], i["value"], [f"{t['name']}:{t['id']}"]) for i in t["interrupts"]]
+                for t in state["tasks"] if t["interrupts"]}
+    assert {task_id: [(i["id"], i["value"], i["ns"]) for i in group]
+            for task_id, group in (thread["interrupts"] or {}).items()} == expected
+
+
+@pytest.mark.parametrize("graph, first, kwargs, resumes", [
+    ("parallel", {"answers": ["start"]}, {}, [None]),  # two interrupts in one step; the resume answers one
+    ("nested", {"draft": "plan"}, {"stream_mode": ["values"], "stream_subgraphs": True}, ["yes"]),
+    ("breakpoints", {"input": "x"}, {}, [None, None, None]),  # compiled before and after
+    ("chain", {"input": "x"}, {"interrupt_before": "*"}, [None, None, None]),
+    ("chain", {"input": "x"}, {"interrupt_after": "*"}, [None, None, None]),  # after the last node: idle
+])
+async def test_thread_row_after_each_run_matches_a_state_read(client, graph, first, kwargs, resumes):
+    """A run that ends takes the thread's status, values and interrupts from its own stream
+    (LangGraph's `tasks` chunks name each interrupt's task) instead of reading the state:
+    the row must still be what a state read gives, at every pause and at the end."""
+    thread_id = (await client.threads.create())["thread_id"]
+    if "stream_mode" in kwargs:  # streamed with subgraphs: the subgraph's chunks name its interrupt too
+        async for _ in client.runs.stream(thread_id, graph, input=first, **kwargs):
+            pass
+        kwargs = {}
+    else:
+        await client.runs.wait(thread_id, graph, input=first, **kwargs)
+    _row_matches_state(await client.threads.get(thread_id), await client.threads.get_state(thread_id))
+    for resume in resumes:
+        if graph == "parallel":  # answer only the first pending interrupt, by its id
+            pending = (await client.threads.get(thread_id))["interrupts"]
+            first_id = next(iter(pending.values()))[0]["id"]
+            await client.runs.wait(thread_id, graph, command=Command(resume={first_id: "A"}))
+        elif resume is not None:
+            await client.runs.wait(thread_id, graph, command=Command(resume=resume), **kwargs)
+        else:
+            await client.runs.wait(thread_id, graph, input=None, **kwargs)
+        _row_matches_state(await client.threads.get(thread_id), await client.threads.get_state(thread_id))

@@ -19,6 +19,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
+from langgraph.types import Interrupt
 from pydantic import BaseModel
 
 from waypoint import serde
@@ -162,14 +163,27 @@ def _extra_transformers(graph: Any) -> list:
     return [t for t in (UpdatesTransformer, CustomTransformer, CheckpointsTransformer) if t not in own]
 
 
-def _ran_to_end(graph: Any, kwargs: dict, trace: dict[str, Any]) -> bool:
-    """Whether a run that ended `success` surely left nothing pending, so that its last root
-    `values` chunk (in `trace`) is the thread's state: it streamed one, no chunk named an
-    interrupt, and no breakpoint (the run's or the graph's) could have stopped it."""
-    return ("values" in trace and not trace.get("interrupted")
-            and not kwargs.get("interrupt_before") and not kwargs.get("interrupt_after")
-            and not getattr(graph, "interrupt_before_nodes", None)
-            and not getattr(graph, "interrupt_after_nodes", None))
+def _streamed_state(graph: Any, kwargs: dict, trace: dict[str, Any]) -> dict[str, Any] | None:
+    """The thread row's state after a run that ended `success`, taken from its stream
+    (`set_thread_state` keywords, as `ThreadService.derive_state` gives them), or None when
+    only a state read can tell. The stream tells when it had a root `values` chunk (the
+    thread's values, as a state read gives them), it carried LangGraph's `tasks` chunks (the
+    task of each interrupt), any chunk naming an interrupt came from the root graph (one
+    caught inside a node is no pause), and no `interrupt_after` breakpoint could have
+    stopped the run (one after the last node reports an interrupt with nothing pending).
+    Then: no interrupt chunk → `idle`; else `interrupted`, with the interrupts the root's
+    tasks reported (a breakpoint reports none), `ns` and shape as `interrupts_by_task`."""
+    if ("values" not in trace or "task_interrupts" not in trace
+            or trace.get("interrupted") and not trace.get("root_interrupted")
+            or kwargs.get("interrupt_after") or getattr(graph, "interrupt_after_nodes", None)):
+        return None
+    interrupts = {
+        task_id: [interrupt_to_dict(Interrupt(value=i["value"], id=i["id"], response_schema=i.get("response_schema")),
+                                    [f"{name}:{task_id}"]) for i in found]
+        for task_id, (name, found) in trace["task_interrupts"].items()
+    }
+    return {"values": serde.to_jsonable(trace["values"]), "interrupts": interrupts, "error": None,
+            "status": "interrupted" if trace.get("root_interrupted") else "idle"}
 
 
 class _MessagesAccumulator:
@@ -410,12 +424,8 @@ class RunExecutor:
                 await self._rollback(run, graph)
                 await events.lifecycle("failed", error=CANCELLED)
                 return None
-            if status == "success" and _ran_to_end(graph, kwargs, trace):
-                # The thread's values are those of the run's last root `values` chunk (the
-                # graph's stream channels, as a state read gives them); nothing is pending.
-                thread_state = {"values": serde.to_jsonable(trace["values"]), "interrupts": {},
-                                "error": None, "status": "idle"}
-            else:
+            thread_state = _streamed_state(graph, kwargs, trace) if status == "success" else None
+            if thread_state is None:
                 thread_state = await self.threads.derive_state(
                     thread_id, graph, error=error, cancelled=cancel_action is not None
                 )
@@ -514,8 +524,10 @@ class RunExecutor:
         through the protocol (`kwargs["protocol"]`), else mirrored from the chunks.
         `resuming` continues from the thread's latest checkpoint instead of feeding the
         run's input again. Events go through `outbox` (interrupt chunks are held there).
-        `trace` gets `values` (the last root `values` chunk) and `interrupted` (True once
-        any chunk named interrupts)."""
+        `trace` gets `values` (the last root `values` chunk), `interrupted` (True once any
+        chunk named interrupts; `root_interrupted` once a root one did) and, where the
+        stream carries LangGraph's `tasks` chunks, `task_interrupts` (root task id →
+        (name, interrupts as the chunk lists them)): what `_streamed_state` reads."""
         trace = {} if trace is None else trace
         run_id, kwargs = run["run_id"], run["kwargs"]
         requested = set(kwargs.get("stream_mode") or ["values"])
@@ -542,6 +554,12 @@ class RunExecutor:
 
         async def handle(ns: tuple, mode: str, chunk: Any, mirror: bool = True) -> None:
             nonlocal last_step
+            if mode == "tasks":
+                if not ns and chunk.get("interrupts"):
+                    trace["task_interrupts"][chunk["id"]] = (chunk["name"], chunk["interrupts"])
+                if "tasks" not in requested:  # streamed for the trace only
+                    await pause()
+                    return
             if mode == "updates" and not ns:  # a root superstep finished
                 now = time.monotonic()
                 metrics.STEP_SECONDS.observe(now - last_step)
@@ -559,6 +577,7 @@ class RunExecutor:
             suffix = ("|" + "|".join(ns)) if ns else ""
             if mode in ("values", "updates") and isinstance(chunk, dict) and "__interrupt__" in chunk:
                 trace["interrupted"] = True  # an interrupt() or a breakpoint (then empty)
+                trace["root_interrupted"] = trace.get("root_interrupted") or not ns
                 if chunk["__interrupt__"]:
                     if mode == "updates" and not requested & {"values", "updates"}:
                         # Interrupts always reach the client, as `values` like upstream does.
@@ -608,5 +627,9 @@ class RunExecutor:
                     await pause()
                     await publish("events", event)
         else:
+            # `tasks` tells which task raised each interrupt: the thread's state at the end
+            # comes from the stream instead of a state read (`_streamed_state`).
+            trace["task_interrupts"] = {}
+            options["stream_mode"] = sorted(modes | {"tasks"})
             async for chunk in graph.astream(graph_input, config, **options):
                 await handle(*(chunk if subgraphs else ((), *chunk)))
