@@ -17,6 +17,7 @@ official servers read it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -47,6 +48,7 @@ class GraphConfigError(Exception):
     """`langgraph.json` or a graph it names cannot be loaded; the message says which and why."""
 
 
+@functools.lru_cache(maxsize=1024)  # per run created: a SHA-1 and a UUID each time otherwise
 def system_assistant_id(graph_id: str) -> str:
     """The deterministic id of the assistant created for `graph_id` at start-up."""
     return str(uuid5(NAMESPACE_GRAPH, graph_id))

@@ -78,7 +78,8 @@ class _OneHopSqliteSaver(AsyncSqliteSaver):
     async def aget_tuple(self, config: dict) -> CheckpointTuple | None:
         if not _ONE_HOP:
             return await super().aget_tuple(config)
-        await self.setup()
+        if not self.is_setup:  # setup() takes the lock even when done
+            await self.setup()
         checkpoint_ns = config["configurable"].get("checkpoint_ns", "")
         thread_id = str(config["configurable"]["thread_id"])
         checkpoint_id = get_checkpoint_id(config)
@@ -103,7 +104,8 @@ class _OneHopSqliteSaver(AsyncSqliteSaver):
     async def aput(self, config: dict, checkpoint: Any, metadata: dict, new_versions: Any) -> dict:
         if not _ONE_HOP:
             return await super().aput(config, checkpoint, metadata, new_versions)
-        await self.setup()
+        if not self.is_setup:  # setup() takes the lock even when done
+            await self.setup()
         checkpoint_ns = config["configurable"]["checkpoint_ns"]
         type_, serialized = self.serde.dumps_typed(checkpoint)
         serialized_metadata = json.dumps(
@@ -120,7 +122,8 @@ class _OneHopSqliteSaver(AsyncSqliteSaver):
         if not _ONE_HOP:
             return await super().aput_writes(config, writes, task_id, task_path)
         verb = "INSERT OR REPLACE " if all(w[0] in WRITES_IDX_MAP for w in writes) else "INSERT OR IGNORE "
-        await self.setup()
+        if not self.is_setup:  # setup() takes the lock even when done
+            await self.setup()
         configurable = config["configurable"]
         rows = [
             (str(configurable["thread_id"]), str(configurable["checkpoint_ns"]), str(configurable["checkpoint_id"]),
