@@ -31,7 +31,7 @@ from waypoint.service.auth import graph_user
 from waypoint.service.decisions import deadline_settings, default_for, rollback_records
 from waypoint.service.dependencies import unavailable
 from waypoint.service.records import public_run
-from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict
+from waypoint.service.state import command_from_api, debug_payload, interrupt_to_dict, task_interrupts
 from waypoint.service.thread_events import CANCELLED, RunEvents
 from waypoint.service.threads import ThreadService, thread_config
 from waypoint.service.notifications import Notifier
@@ -177,9 +177,8 @@ def _streamed_state(graph: Any, kwargs: dict, trace: dict[str, Any]) -> dict[str
             or trace.get("interrupted") and not trace.get("root_interrupted")
             or kwargs.get("interrupt_after") or getattr(graph, "interrupt_after_nodes", None)):
         return None
-    interrupts = {
-        task_id: [interrupt_to_dict(Interrupt(value=i["value"], id=i["id"], response_schema=i.get("response_schema")),
-                                    [f"{name}:{task_id}"]) for i in found]
+    interrupts = {  # a `tasks` chunk lists a task's interrupts as dicts (`dataclasses.asdict`)
+        task_id: task_interrupts(task_id, name, (Interrupt(**i) for i in found))
         for task_id, (name, found) in trace["task_interrupts"].items()
     }
     return {"values": serde.to_jsonable(trace["values"]), "interrupts": interrupts, "error": None,

@@ -5,6 +5,7 @@ Shapes follow `langgraph_sdk.schema` (`ThreadState`, `Interrupt`, `Checkpoint`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from langgraph.types import Command, Interrupt, Send, StateSnapshot
@@ -38,14 +39,15 @@ def interrupt_to_dict(interrupt: Interrupt, ns: list[str] | None = None) -> dict
     return out
 
 
+def task_interrupts(task_id: str, name: str, interrupts: Iterable[Interrupt]) -> list[dict[str, Any]]:
+    """A task's interrupts as `interrupt_to_dict` gives them, `ns` naming the task (`name:id`)."""
+    ns = [f"{name}:{task_id}"]
+    return [interrupt_to_dict(i, ns) for i in interrupts]
+
+
 def interrupts_by_task(snapshot: StateSnapshot) -> dict[str, list[dict[str, Any]]]:
     """Pending interrupts of a snapshot keyed by task id (the `Thread.interrupts` shape)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for task in snapshot.tasks:
-        if task.interrupts:
-            ns = [f"{task.name}:{task.id}"]
-            out[task.id] = [interrupt_to_dict(i, ns) for i in task.interrupts]
-    return out
+    return {task.id: task_interrupts(task.id, task.name, task.interrupts) for task in snapshot.tasks if task.interrupts}
 
 
 def pending_interrupts(snapshot: StateSnapshot) -> list[dict[str, Any]]:
