@@ -167,22 +167,25 @@ def _streamed_state(graph: Any, kwargs: dict, trace: dict[str, Any]) -> dict[str
     """The thread row's state after a run that ended `success`, taken from its stream
     (`set_thread_state` keywords, as `ThreadService.derive_state` gives them), or None when
     only a state read can tell. The stream tells when it had a root `values` chunk (the
-    thread's values, as a state read gives them), it carried LangGraph's `tasks` chunks (the
-    task of each interrupt), any chunk naming an interrupt came from the root graph (one
-    caught inside a node is no pause), and no `interrupt_after` breakpoint could have
-    stopped the run (one after the last node reports an interrupt with nothing pending).
-    Then: no interrupt chunk → `idle`; else `interrupted`, with the interrupts the root's
-    tasks reported (a breakpoint reports none), `ns` and shape as `interrupts_by_task`."""
-    if ("values" not in trace or "task_interrupts" not in trace
-            or trace.get("interrupted") and not trace.get("root_interrupted")
-            or kwargs.get("interrupt_after") or getattr(graph, "interrupt_after_nodes", None)):
+    thread's values, as a state read gives them) and no `interrupt_after` breakpoint could
+    have stopped the run (one after the last node reports an interrupt with nothing
+    pending). Then, if no chunk named an interrupt: `idle`. A run streamed with LangGraph's
+    `tasks` chunks (`task_interrupts` in `trace`) is also told when it paused: a root chunk
+    named an interrupt (one seen only inside a subgraph, caught by a node, is no pause) →
+    `interrupted`, with the interrupts its root tasks reported (a breakpoint reports none).
+    Other runs (protocol, `events`) take the read whenever a breakpoint could have stopped them."""
+    tasks_streamed = "task_interrupts" in trace
+    if ("values" not in trace
+            or kwargs.get("interrupt_after") or getattr(graph, "interrupt_after_nodes", None)
+            or trace.get("interrupted") and not (tasks_streamed and trace.get("root_interrupted"))
+            or not tasks_streamed and (kwargs.get("interrupt_before") or getattr(graph, "interrupt_before_nodes", None))):
         return None
     interrupts = {  # a `tasks` chunk lists a task's interrupts as dicts (`dataclasses.asdict`)
         task_id: task_interrupts(task_id, name, (Interrupt(**i) for i in found))
-        for task_id, (name, found) in trace["task_interrupts"].items()
+        for task_id, (name, found) in trace.get("task_interrupts", {}).items()
     }
     return {"values": serde.to_jsonable(trace["values"]), "interrupts": interrupts, "error": None,
-            "status": "interrupted" if trace.get("root_interrupted") else "idle"}
+            "status": "interrupted" if trace.get("interrupted") else "idle"}
 
 
 class _MessagesAccumulator:
