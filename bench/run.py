@@ -113,10 +113,15 @@ class Scale:
     peer_parked: list[int] = field(default_factory=list)  # the counts peers park (10,000 only for Waypoint)
     scenario_budget_s: float = 240  # a scenario (parking: beyond its budget) not done by then is reported failed
 
-    def bp_steps(self, clients: int) -> int:
+    def bp_steps(self, clients: int, system: str = "") -> int:
         """Breakpoint steps each client runs at this concurrency: whole chains (11 steps
-        each, `chain_threads` of them) up to 10 clients, then 5 steps at 50 and 3 at 200
-        (a new thread and its first steps), so a round stays under a minute on a peer."""
+        each, `chain_threads` of them; four times as many at one client, so a round of a
+        fast system lasts well beyond one garbage collection pause) up to 10 clients, then
+        5 steps at 50 and 3 at 200 (a new thread and its first steps), so a round stays
+        under a minute on a peer. `langgraph dev` waits ~1 s per step for its queue poll:
+        at one client it runs one chain."""
+        if clients == 1:
+            return 11 * self.chain_threads * (1 if system == "langgraph-dev" else 4)
         if clients <= 10:
             return 11 * self.chain_threads
         return 5 if clients <= 50 else 3
@@ -554,7 +559,7 @@ async def scenario_breakpoints(d, scale: Scale) -> dict:
     """Steps/s of `c` clients each stepping its own thread through the 10-node chain with
     `interrupt_before="*"` (every step a run: `scale.bp_steps(c)` steps per client)."""
     async def level(c: int) -> dict:
-        steps_each = scale.bp_steps(c)
+        steps_each = scale.bp_steps(c, d.name)
         rounds = []
         for _ in range(scale.rounds):
             async def client_steps():
@@ -885,7 +890,10 @@ def report(results: dict, scale: Scale, out: Path, plot: Path, elapsed: float, s
         lines.append("")
     full = [s for s in systems if s not in HITL_ONLY]
     cs = scale.concurrency
-    lines += [f"Breakpoint steps per client: " + ", ".join(f"{scale.bp_steps(c)} at {c}" for c in cs)
+    lines += [f"Breakpoint steps per client: " + ", ".join(
+                  f"{scale.bp_steps(c)} at {c}" + (f" ({scale.bp_steps(c, 'langgraph-dev')} for `langgraph dev`)"
+                                                   if scale.bp_steps(c, "langgraph-dev") != scale.bp_steps(c) else "")
+                  for c in cs)
               + ". Custom events per stream: " + ", ".join(f"{scale.stream_events_each(c):,} at {c}" for c in cs)
               + ". Double-text: the switch of one thread while the other clients run HITL cycles.", ""]
     table("2. Breakpoint stepping (10-node chain, interrupt_before=\"*\"), steps/s by concurrent clients", [
