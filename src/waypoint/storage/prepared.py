@@ -1,17 +1,19 @@
-"""Hot-path statements compiled once and run on the DBAPI cursor (SQLite).
+"""Hot-path statements compiled once and run on the DBAPI cursor (SQLite, PostgreSQL).
 
 `conn.execute(stmt, params)` costs ~100 µs of Python in SQLAlchemy Core around a few µs
-of SQLite: the statement's cache key, the compiled-cache lookup, an execution context,
-a cursor result with its metadata. `Prepared(stmt)` is executed the same way
-(`conn.execute(prepared, params)`, SQLAlchemy hands it the connection) and answers the
-same `Result` (`first()`, `scalars()`, `scalar()`, `all()`, rows with `_mapping`, and
-`rowcount`), but on SQLite it compiles the statement once per set of parameter names and
-runs the SQL on the DBAPI cursor: the same SQL text, the same bind processors (JSON
-encoding) and result processors (JSON decoding, booleans) that SQLAlchemy would apply,
-in the caller's transaction (several rows of an insert without RETURNING: one
-`executemany`). DBAPI errors are raised wrapped as SQLAlchemy wraps them
-(`sa.exc.OperationalError`, `sa.exc.IntegrityError`, …). Other databases, parameter sets
-with differing names, a missing parameter and execution options take SQLAlchemy's path.
+of SQLite (and around each PostgreSQL round trip): the statement's cache key, the
+compiled-cache lookup, an execution context, a cursor result with its metadata.
+`Prepared(stmt)` is executed the same way (`conn.execute(prepared, params)`, SQLAlchemy
+hands it the connection) and answers the same `Result` (`first()`, `scalars()`,
+`scalar()`, `all()`, rows with `_mapping`, and `rowcount`), but it compiles the statement
+once per set of parameter names and runs the SQL on the DBAPI cursor: the same SQL text,
+the same parameters (a tuple for SQLite's `?`, a dict for psycopg's `%(name)s`), the same
+bind processors (JSON encoding) and result processors (JSON decoding, booleans) that
+SQLAlchemy would apply, in the caller's transaction (several rows of an insert without
+RETURNING: one `executemany`). DBAPI errors go through SQLAlchemy's own handling (wrapped
+as `sa.exc.OperationalError`, `sa.exc.IntegrityError`, …; `handle_error` events; a lost
+connection invalidated). Other databases, parameter sets with differing names, a missing
+parameter and execution options take SQLAlchemy's path.
 
 The compiled statement's parts it reads (`positiontup`, `_bind_processors`,
 `_result_columns`, …) are SQLAlchemy 2.1's internals: with another release, or if reading
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: Whether the installed SQLAlchemy is the release whose internals `_Plan` reads.
 _SUPPORTED = importlib.metadata.version("SQLAlchemy").startswith("2.1.")
+#: The dialects whose DBAPI cursor runs prepared statements (SQLite's sqlite3 under
+#: aiosqlite's adaptor, psycopg 3 under SQLAlchemy's async adaptor, in its greenlet).
+_DIALECTS = ("sqlite", "postgresql")
 
 
 class _Result(IteratorResult):
@@ -43,33 +48,44 @@ class _Result(IteratorResult):
 class _Plan:
     """The statement compiled for one set of parameter names."""
 
-    __slots__ = ("sql", "binds", "metadata", "results", "returns_rows")
+    __slots__ = ("sql", "binds", "named", "metadata", "results", "returns_rows")
 
     def __init__(self, stmt: sa.Executable, dialect: sa.Dialect, names: Sequence[str]):
         compiled = stmt.compile(dialect=dialect, column_keys=list(names))
-        if (not compiled.positional or compiled.literal_execute_params or compiled.post_compile_params
-                or compiled.positiontup is None or compiled.insert_prefetch or compiled.update_prefetch):
+        if (compiled.literal_execute_params or compiled.post_compile_params
+                or compiled.insert_prefetch or compiled.update_prefetch):
             raise _Unsupported  # (prefetch: a Python-side column default, computed per execution)
-        # Where each positional value comes from, as `SQLCompiler.construct_params` finds
-        # it: the parameter named by the bind's key or name, else the value bound in the
-        # statement (None for a required one: `_Plan.args` then lets SQLAlchemy raise).
+        # Where each DBAPI value comes from, as `SQLCompiler.construct_params` finds it: the
+        # parameter named by the bind's key or name, else the value bound in the statement
+        # (None for a required one: `_Plan.args` then lets SQLAlchemy raise).
         sources: dict[str, tuple[str, str, bool, Any]] = {}
         for bind, name in compiled.bind_names.items():
             if bind.callable is not None:
                 raise _Unsupported
             sources[compiled.escaped_bind_names.get(name, name)] = (bind.key, name, bind.required, bind.value)
         processors = compiled._bind_processors
+        # SQLite's `?` takes a tuple in `positiontup` order, psycopg's `%(name)s` a dict.
+        self.named = not compiled.positional
+        if self.named:
+            if dialect.paramstyle not in ("pyformat", "named"):
+                raise _Unsupported
+            order = list(sources)
+        elif compiled.positiontup is None:
+            raise _Unsupported
+        else:
+            order = compiled.positiontup
         self.sql: str = compiled.string
-        self.binds = [(*sources[name], processors.get(name)) for name in compiled.positiontup]
+        self.binds = [(name, *sources[name], processors.get(name)) for name in order]
         columns = compiled._result_columns
         self.returns_rows = bool(columns)
         self.metadata = SimpleResultMetaData([c[0] for c in columns])  # immutable: shared by results
         self.results = [c[3]._cached_result_processor(dialect, None) for c in columns]
 
-    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The DBAPI parameters for `params`, processed; None if a required one is missing."""
+    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any] | None:
+        """The DBAPI parameters for `params`, processed (a dict for a named paramstyle);
+        None if a required one is missing."""
         args = []
-        for key, name, required, default, process in self.binds:
+        for _, key, name, required, default, process in self.binds:
             if key in params:
                 value = params[key]
             elif name in params:
@@ -79,6 +95,8 @@ class _Plan:
             else:
                 value = default
             args.append(value if process is None else process(value))
+        if self.named:
+            return {bind[0]: value for bind, value in zip(self.binds, args)}
         return tuple(args)
 
 
@@ -116,7 +134,7 @@ class Prepared:
                                execution_options: Any) -> Any:
         dialect = connection.dialect
         plan = None
-        if dialect.name == "sqlite" and not execution_options:
+        if dialect.name in _DIALECTS and not execution_options:
             params = distilled_params[0] if distilled_params else {}
             plan = self._plan(dialect, tuple(params))
         if plan is not None and len(distilled_params) > 1 and (plan.returns_rows or any(
@@ -135,8 +153,9 @@ class Prepared:
                     cursor.executemany(plan.sql, args)
                     rows = []
             except dialect.loaded_dbapi.Error as exc:
-                raise sa.exc.DBAPIError.instance(plan.sql, args[0] if len(args) == 1 else args, exc,
-                                                 dialect.loaded_dbapi.Error, dialect=dialect) from exc
+                # SQLAlchemy's own handling: the error wrapped (`sa.exc.OperationalError`, …),
+                # `handle_error` events, a lost connection invalidated.
+                connection._handle_dbapi_exception(exc, plan.sql, args[0] if len(args) == 1 else args, cursor, None)
             rowcount = cursor.rowcount
         finally:
             cursor.close()
