@@ -245,12 +245,12 @@ _EXPIRED_EVENT_LOGS = sa.select(_old.c.thread_id).where(_old.c.created_at < _p("
 _DELETE_THREAD_EVENTS = sa.delete(_te).where(_te.c.thread_id.in_(_p("thread_ids", expanding=True)))
 
 # The statements of a human-in-the-loop cycle (thread creation, run creation, claim and
-# finish, thread state): run on the DBAPI cursor on SQLite (storage/prepared.py). Wrapped
-# after the statements built on them above, which SQLAlchemy runs as before.
-(_ASSISTANT_STAMP, _GET_THREAD, _SET_THREAD_STATE, _MARK_BUSY, _INSERT_RUN, _CLOSING_DECISION, _GET_RUN,
- _CLAIM_RUN, _RUNNING_ON_THREAD, _FINISH_RUN, _THREAD_STATUS, _TRIM_THREAD_EVENTS) = map(Prepared, (
-    _ASSISTANT_STAMP, _GET_THREAD, _SET_THREAD_STATE, _MARK_BUSY, _INSERT_RUN, _CLOSING_DECISION, _GET_RUN,
-    _CLAIM_RUN, _RUNNING_ON_THREAD, _FINISH_RUN, _THREAD_STATUS, _TRIM_THREAD_EVENTS))
+# finish, a resume's decision, thread state): run on the DBAPI cursor (storage/prepared.py).
+# Wrapped after the statements built on them above, which SQLAlchemy runs as before.
+(_ASSISTANT_STAMP, _GET_THREAD, _SET_THREAD_STATE, _MARK_BUSY, _INSERT_RUN, _INSERT_DECISION, _CLOSING_DECISION,
+ _GET_RUN, _CLAIM_RUN, _RUNNING_ON_THREAD, _FINISH_RUN, _THREAD_STATUS, _TRIM_THREAD_EVENTS) = map(Prepared, (
+    _ASSISTANT_STAMP, _GET_THREAD, _SET_THREAD_STATE, _MARK_BUSY, _INSERT_RUN, _INSERT_DECISION, _CLOSING_DECISION,
+    _GET_RUN, _CLAIM_RUN, _RUNNING_ON_THREAD, _FINISH_RUN, _THREAD_STATUS, _TRIM_THREAD_EVENTS))
 
 
 def _check_stamp(assistant_id: str, stored: tuple | None, stamp: tuple) -> None:
@@ -385,8 +385,10 @@ class SqlStorage(Storage):
         self._delete_expired_thread = sa.delete(threads).where(threads.c.thread_id == _p("thread_id"), expired)
         for name in ("_insert_thread", "_lock_thread", "_lock_thread_meta", "_lock_thread_state",
                      "_lock_thread_meta_stamp", "_lock_thread_state_stamp", "_lock_run_thread",
-                     "_active_runs", "_mark_busy_merge", "_insert_decision", "_claim_candidates", "_insert_thread_events"):
-            setattr(self, name, Prepared(getattr(self, name)))  # the HITL cycle's: see above
+                     "_active_runs", "_mark_busy_merge", "_insert_decision", "_claim_candidates", "_insert_thread_events",
+                     "_finish_run_locked", "_insert_run_busy", "_insert_run_busy_merge"):
+            if getattr(self, name) is not None:  # (the run inserts marking busy: PostgreSQL only)
+                setattr(self, name, Prepared(getattr(self, name)))  # the HITL cycle's: see above
 
     # -- lifecycle ---------------------------------------------------------
     async def open(self) -> None:
