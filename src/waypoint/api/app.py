@@ -75,7 +75,7 @@ def create_app(services: Services) -> FastAPI:
     # The routers' routes join the app's own list rather than through `include_router`:
     # FastAPI 0.165 matches an included router's routes twice per request (to pick the
     # router, then its route) with bookkeeping in the request's scope at each candidate,
-    # ~3 % of the server's CPU. Nothing is lost: these routers have no include-time options
+    # 1-2 % of the server's CPU. Nothing is lost: these routers have no include-time options
     # (prefix, tags, response class and dependencies are set on each route when declared)
     # and no lifespan.
     for module in (runs, threads, assistants, crons, store, inbox, protocol, a2a, metrics):
