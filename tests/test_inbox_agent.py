@@ -113,6 +113,25 @@ async def test_approve_then_accept_by_keyboard(client, inbox, backend, output_di
     ]
 
 
+async def test_reason_typed_while_the_thread_changes_goes_with_the_reject(client, inbox):
+    """A card rebuilt while the reviewer types (the thread's row changed, here its metadata,
+    and the page followed /inbox/events) keeps the typed reason: the reject carries it."""
+    tag = str(uuid.uuid4())
+    tid = await start(client, ASK, tag)
+    page = await inbox(tag)
+    card = pending(page, tid, "hitl")
+    await card.wait_for(timeout=15000)
+    await card.locator("textarea.message").fill("Not on weekends")
+    updated = await client.threads.update(tid, metadata={"note": "seen"})
+    rebuilt = f'section.item[data-thread-id="{tid}"][data-updated-at="{updated["updated_at"]}"]'
+    await page.locator(rebuilt).wait_for(timeout=15000)
+    assert await page.locator(f"{rebuilt} textarea.message").input_value() == "Not on weekends"
+    await card.locator("button.reject").click()
+    await answered(page.locator(f'section.item.answered[data-thread-id="{tid}"]'))
+    decisions = [d["value"] for d in await client.http.get(f"/threads/{tid}/decisions")]
+    assert decisions == [{"decisions": [{"type": "reject", "message": "Not on weekends"}]}]
+
+
 async def test_edit_both_tool_calls(client, inbox):
     tag = str(uuid.uuid4())
     tid = await start(client, ASK, tag)

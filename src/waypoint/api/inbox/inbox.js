@@ -429,7 +429,8 @@ function conversation(values) {
 }
 
 function card(item) {
-  const node = el("section", { class: "item", tabindex: "-1", "data-thread-id": item.thread_id, "data-updated-at": item.updated_at });
+  const node = el("section", { class: "item", tabindex: "-1", "data-thread-id": item.thread_id, "data-updated-at": item.updated_at,
+    "data-interrupts": item.interrupts.map((i) => i.id).join(",") });
   const left = el("div", {});
   const several = item.interrupts.length > 1;
   for (const interrupt of item.interrupts) {
@@ -475,8 +476,30 @@ function filters() {
   return params;
 }
 
+// What a reviewer may type in a card: argument fields, messages, answers.
+const FIELDS = "input:not([readonly]), textarea:not([readonly]), select";
+
+// A card rebuilt for the same pending interrupts (the thread's row changed meanwhile: its
+// metadata, its values) keeps what the reviewer typed in the old one: the same interrupts
+// give the same fields in the same order. A reject sent right after would otherwise go
+// without the reason just typed.
+function keepTyped(old, fresh, item) {
+  const ids = (interrupts) => interrupts.map((i) => i.id).join(",");
+  if (!item.interrupts.length || old.dataset.interrupts !== ids(item.interrupts)) return fresh;
+  const before = $$(FIELDS, old);
+  const after = $$(FIELDS, fresh);
+  if (before.length !== after.length) return fresh;
+  before.forEach((field, i) => {
+    if (after[i].tagName === field.tagName && after[i].type === field.type) after[i].value = field.value;
+  });
+  if (old.contains(document.activeElement)) after[before.indexOf(document.activeElement)]?.focus();
+  if (view.focused === old) view.focused = fresh;
+  return fresh;
+}
+
 // Re-render the page keeping the cards a reviewer is working on: an unchanged item keeps
-// its node (and any half-typed edit); an answered card stays until the page is left.
+// its node (and any half-typed edit), a changed one with the same interrupts keeps what was
+// typed (`keepTyped`); an answered card stays until the page is left.
 function render(page) {
   const root = $("#items");
   view.total = page.total;
@@ -487,7 +510,8 @@ function render(page) {
   const existing = new Map($$("section.item", root).map((n) => [n.dataset.threadId, n]));
   const nodes = page.items.map((item) => {
     const old = existing.get(item.thread_id);
-    return old && old.dataset.updatedAt === item.updated_at && !old.classList.contains("answered") ? old : card(item);
+    if (!old || old.classList.contains("answered")) return card(item);
+    return old.dataset.updatedAt === item.updated_at ? old : keepTyped(old, card(item), item);
   });
   const kept = new Set(nodes);
   const answered = $$("section.item.answered", root).filter((n) => !kept.has(n));
