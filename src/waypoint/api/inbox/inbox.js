@@ -490,7 +490,9 @@ function keepTyped(old, fresh, item) {
   const after = $$(FIELDS, fresh);
   if (before.length !== after.length) return fresh;
   before.forEach((field, i) => {
-    if (after[i].tagName === field.tagName && after[i].type === field.type) after[i].value = field.value;
+    if (after[i].tagName !== field.tagName || after[i].type !== field.type) return;
+    if (field.type === "checkbox") after[i].checked = field.checked;
+    else after[i].value = field.value;
   });
   if (old.contains(document.activeElement)) after[before.indexOf(document.activeElement)]?.focus();
   if (view.focused === old) view.focused = fresh;
