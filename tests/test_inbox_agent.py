@@ -63,6 +63,17 @@ def pending(page, tid: str, shape: str):
     return page.locator(f'section.item:not(.answered)[data-thread-id="{tid}"]:has(.interrupt[data-shape="{shape}"])')
 
 
+async def asked(client, inbox):
+    """A thread of a fresh tag asked `ASK`, the inbox page filtered to the tag, and the
+    thread's card once it shows the HumanInTheLoopMiddleware interrupt."""
+    tag = str(uuid.uuid4())
+    tid = await start(client, ASK, tag)
+    page = await inbox(tag)
+    card = pending(page, tid, "hitl")
+    await card.wait_for(timeout=15000)
+    return tid, page, card
+
+
 async def answered(card):
     await card.locator(".run-status .status-success").wait_for(timeout=20000)
 
@@ -72,11 +83,7 @@ async def messages(client, tid: str) -> list[dict]:
 
 
 async def test_approve_then_accept_by_keyboard(client, inbox, backend, output_dir):
-    tag = str(uuid.uuid4())
-    tid = await start(client, ASK, tag)
-    page = await inbox(tag)
-    card = pending(page, tid, "hitl")
-    await card.wait_for(timeout=15000)
+    tid, page, card = await asked(client, inbox)
     # Only the decisions the review config allows: approve / edit / reject, no respond.
     assert await card.locator("button.act.approve, button.act.edit, button.act.reject").count() == 3
     assert await card.locator("button.respond").count() == 0
@@ -116,11 +123,7 @@ async def test_approve_then_accept_by_keyboard(client, inbox, backend, output_di
 async def test_reason_typed_while_the_thread_changes_goes_with_the_reject(client, inbox):
     """A card rebuilt while the reviewer types (the thread's row changed, here its metadata,
     and the page followed /inbox/events) keeps the typed reason: the reject carries it."""
-    tag = str(uuid.uuid4())
-    tid = await start(client, ASK, tag)
-    page = await inbox(tag)
-    card = pending(page, tid, "hitl")
-    await card.wait_for(timeout=15000)
+    tid, page, card = await asked(client, inbox)
     await card.locator("textarea.message").fill("Not on weekends")
     updated = await client.threads.update(tid, metadata={"note": "seen"})
     rebuilt = f'section.item[data-thread-id="{tid}"][data-updated-at="{updated["updated_at"]}"]'
@@ -133,11 +136,7 @@ async def test_reason_typed_while_the_thread_changes_goes_with_the_reject(client
 
 
 async def test_edit_both_tool_calls(client, inbox):
-    tag = str(uuid.uuid4())
-    tid = await start(client, ASK, tag)
-    page = await inbox(tag)
-    card = pending(page, tid, "hitl")
-    await card.wait_for(timeout=15000)
+    tid, page, card = await asked(client, inbox)
     await card.locator('[data-arg="to"]').fill("bob@example.com")
     await card.locator('[data-arg="subject"]').fill("Your refund")
     await card.locator("button.edit").click()
@@ -163,11 +162,7 @@ async def test_edit_both_tool_calls(client, inbox):
 
 
 async def test_reject_then_respond(client, inbox):
-    tag = str(uuid.uuid4())
-    tid = await start(client, ASK, tag)
-    page = await inbox(tag)
-    card = pending(page, tid, "hitl")
-    await card.wait_for(timeout=15000)
+    tid, page, card = await asked(client, inbox)
     await card.locator("textarea.message").fill("Do not email customers on weekends")
     await card.locator("button.reject").click()
     await answered(page.locator(f'section.item.answered[data-thread-id="{tid}"]'))
