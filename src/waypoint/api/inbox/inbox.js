@@ -430,7 +430,7 @@ function conversation(values) {
 
 function card(item) {
   const node = el("section", { class: "item", tabindex: "-1", "data-thread-id": item.thread_id, "data-updated-at": item.updated_at,
-    "data-interrupts": item.interrupts.map((i) => i.id).join(",") });
+    "data-interrupts": interruptIds(item) });
   const left = el("div", {});
   const several = item.interrupts.length > 1;
   for (const interrupt of item.interrupts) {
@@ -476,6 +476,9 @@ function filters() {
   return params;
 }
 
+// A card's pending interrupts, as its `data-interrupts` holds them.
+const interruptIds = (item) => item.interrupts.map((i) => i.id).join(",");
+
 // What a reviewer may type in a card: argument fields, messages, answers.
 const FIELDS = "input:not([readonly]), textarea:not([readonly]), select";
 
@@ -484,8 +487,7 @@ const FIELDS = "input:not([readonly]), textarea:not([readonly]), select";
 // give the same fields in the same order. A reject sent right after would otherwise go
 // without the reason just typed.
 function keepTyped(old, fresh, item) {
-  const ids = (interrupts) => interrupts.map((i) => i.id).join(",");
-  if (!item.interrupts.length || old.dataset.interrupts !== ids(item.interrupts)) return fresh;
+  if (!item.interrupts.length || old.dataset.interrupts !== interruptIds(item)) return fresh;
   const before = $$(FIELDS, old);
   const after = $$(FIELDS, fresh);
   if (before.length !== after.length) return fresh;
