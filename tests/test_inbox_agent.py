@@ -135,6 +135,37 @@ async def test_reason_typed_while_the_thread_changes_goes_with_the_reject(client
     assert decisions == [{"decisions": [{"type": "reject", "message": "Not on weekends"}]}]
 
 
+async def test_thread_written_again_unchanged_keeps_its_card(client, inbox):
+    """A thread row written again with nothing the card shows changed (an empty metadata
+    patch: only `updated_at` moves) keeps the very card node, its typed field and its focus,
+    with the new time: a rebuild there could land between a reviewer's keystrokes."""
+    tid, page, card = await asked(client, inbox)
+    field = card.locator('[data-arg="subject"]')
+    await field.fill("Your refund")
+    node = await card.element_handle()
+    updated = await client.threads.update(tid, metadata={})
+    await page.locator(f'section.item[data-thread-id="{tid}"][data-updated-at="{updated["updated_at"]}"]').wait_for(timeout=15000)
+    assert await node.evaluate("(n) => n.isConnected && n.contains(document.activeElement)")
+    assert await field.input_value() == "Your refund"
+    since = await card.locator(".since").inner_text()
+    assert since.startswith("waiting since ") and updated["updated_at"][11:19] in since
+
+
+async def test_card_arriving_above_leaves_the_one_being_typed_in(client, inbox):
+    """Another thread pausing (its card goes above) while the reviewer types in a card: that
+    card is not taken out and put back, so focus stays and the next keystrokes land."""
+    tid, page, card = await asked(client, inbox)
+    field = card.locator('[data-arg="subject"]')
+    await field.fill("Your")
+    node = await card.element_handle()
+    other = await start(client, ASK, (await client.threads.get(tid))["metadata"]["tag"])
+    await pending(page, other, "hitl").wait_for(timeout=15000)
+    assert await page.locator("section.item").evaluate_all("(ns) => ns.map((n) => n.dataset.threadId)") == [other, tid]
+    assert await node.evaluate("(n) => n.isConnected && n.contains(document.activeElement)")
+    await page.keyboard.type(" refund")
+    assert await field.input_value() == "Your refund"
+
+
 async def test_edit_both_tool_calls(client, inbox):
     tid, page, card = await asked(client, inbox)
     await card.locator('[data-arg="to"]').fill("bob@example.com")

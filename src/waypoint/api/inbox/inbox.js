@@ -446,7 +446,7 @@ function card(item) {
       el("span", { class: "tag" }, item.graph_id || "graph?"),
       item.metadata.escalated ? el("span", { class: "tag warn" }, "escalated") : "",
       el("span", {}, `Thread ${item.thread_id}`),
-      el("span", { class: "muted" }, `waiting since ${when(item.updated_at)} UTC`),
+      el("span", { class: "muted since" }, `waiting since ${when(item.updated_at)} UTC`),
       item.interrupts.length ? el("button", { class: "act link resolve", title: "update_state(values=None, as_node=\"__end__\")",
         onclick: () => resolveThread(node, item, resolveOutcome) }, "Mark as resolved") : ""),
     resolveOutcome,
@@ -458,6 +458,7 @@ function card(item) {
           : [el("h3", {}, "Thread values"), el("pre", { class: "values" }, pretty(item.values))],
         el("h3", {}, "Decisions"), el("div", { class: "decisions-box" }, el("span", { class: "muted" }, "…")))));
   loadDecisions(item, node);
+  shown.set(node, contentOf(item));
   return node;
 }
 
@@ -474,6 +475,17 @@ function filters() {
   if (metadata) params.set("metadata", metadata);
   if (view.only) params.set("thread_id", view.only);
   return params;
+}
+
+// What a card shows but its time: a thread row written again with nothing a reviewer sees
+// changed keeps its card as it is (only the time is updated), fields, focus and all.
+const shown = new WeakMap();
+const contentOf = (item) => JSON.stringify([item.graph_id, item.metadata, item.values, item.interrupts, item.next]);
+
+function retime(node, item) {
+  node.dataset.updatedAt = item.updated_at;
+  $(".since", node).textContent = `waiting since ${when(item.updated_at)} UTC`;
+  return node;
 }
 
 // A card's pending interrupts, as its `data-interrupts` holds them.
@@ -502,8 +514,9 @@ function keepTyped(old, fresh, item) {
 }
 
 // Re-render the page keeping the cards a reviewer is working on: an unchanged item keeps
-// its node (and any half-typed edit), a changed one with the same interrupts keeps what was
-// typed (`keepTyped`); an answered card stays until the page is left.
+// its node (and any half-typed edit), also when only its time changed (`retime`); a changed
+// one with the same interrupts keeps what was typed (`keepTyped`); an answered card stays
+// until the page is left.
 function render(page) {
   const root = $("#items");
   view.total = page.total;
@@ -515,7 +528,8 @@ function render(page) {
   const nodes = page.items.map((item) => {
     const old = existing.get(item.thread_id);
     if (!old || old.classList.contains("answered")) return card(item);
-    return old.dataset.updatedAt === item.updated_at ? old : keepTyped(old, card(item), item);
+    if (old.dataset.updatedAt === item.updated_at) return old;
+    return shown.get(old) === contentOf(item) ? retime(old, item) : keepTyped(old, card(item), item);
   });
   const kept = new Set(nodes);
   const answered = $$("section.item.answered", root).filter((n) => !kept.has(n));
@@ -523,11 +537,29 @@ function render(page) {
     root.replaceChildren(el("p", { class: "empty" }, "Nothing is waiting for a person."));
     return;
   }
-  const wanted = [...answered, ...nodes];
-  const current = [...root.children];
-  // Leave the DOM alone when nothing changed (keeps focus and caret in a field).
-  if (wanted.length !== current.length || wanted.some((n, i) => n !== current[i])) root.replaceChildren(...wanted);
+  place(root, [...answered, ...nodes]);
   if (view.focused && !root.contains(view.focused)) view.focused = null;
+}
+
+// Make `wanted` the children of `root`, in order, detaching as few nodes as it takes: a node
+// that is taken out and put back loses focus, and keystrokes sent meanwhile go nowhere. So
+// cards arriving or leaving around the one being typed in leave it where it is; if it must
+// move (its thread moved in the order), its field gets focus and caret back.
+function place(root, wanted) {
+  const active = root.contains(document.activeElement) ? document.activeElement : null;
+  let caret = null;
+  try { caret = active && [active.selectionStart, active.selectionEnd]; } catch { /* no caret (checkbox) */ }
+  const keep = new Set(wanted);
+  for (const node of [...root.children]) if (!keep.has(node)) node.remove();
+  let next = root.firstElementChild;
+  for (const node of wanted) {
+    if (node === next) next = next.nextElementSibling;
+    else root.insertBefore(node, next);
+  }
+  if (active && active.isConnected && document.activeElement !== active) {
+    active.focus({ preventScroll: true });
+    try { if (caret && caret[0] !== null) active.setSelectionRange(...caret); } catch { /* no caret (number) */ }
+  }
 }
 
 async function refresh({ keepAnswered = true } = {}) {
