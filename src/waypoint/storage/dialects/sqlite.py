@@ -1,7 +1,10 @@
 """SQLite: one database file in WAL mode, served by one process.
 
 Server rows have ONE connection (stdlib `sqlite3`), owned by one thread: each storage
-operation is one hop to that thread, and SQLite serializes writers anyway. Writes never fail
+operation is one hop to that thread, and SQLite serializes writers anyway; with
+`synchronous=NORMAL` a write is made on the event loop's thread instead while that thread is
+idle, and so are the checkpointer's calls (`SqliteCheckpointer`'s `inline`), unless the write
+would wait for the write lock (`sqlite_lock.py`). Writes never fail
 with `database is locked`, by design:
 - each write transaction starts with `BEGIN IMMEDIATE`, taking the file's write lock before
   it reads; the checkpointer's and the store's connections wait for that lock too (a busy
@@ -37,11 +40,9 @@ from waypoint.storage.checkpoints import SqliteCheckpointer
 from waypoint.storage.dialects import Dialect, Mode
 from waypoint.storage.filelock import ProcessLock
 from waypoint.storage.schema import Json
+from waypoint.storage.sqlite_lock import BUSY_TIMEOUT_MS, is_busy, without_waiting
 
 T = TypeVar("T")
-
-#: Milliseconds a connection waits for the write lock before giving up.
-BUSY_TIMEOUT_MS = 30_000
 
 
 
@@ -179,11 +180,12 @@ class SqliteDialect(Dialect):
         # One BEGIN IMMEDIATE transaction; the process lock keeps other processes away.
         await self.run(upgrade, "transaction")
         # The checkpointer commits its own implicit transactions; each starts with a write.
-        self._cp_conn = await aiosqlite.connect(self.path)
+        # Used from the event loop's thread too (`inline`), never at once with its own thread.
+        self._cp_conn = await aiosqlite.connect(self.path, check_same_thread=False)
         await self._cp_conn.execute("PRAGMA journal_mode=WAL")
         await self._cp_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await self._cp_conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        self._checkpointer = SqliteCheckpointer(self._cp_conn)
+        self._checkpointer = SqliteCheckpointer(self._cp_conn, inline=self._inline)
         await self._checkpointer.setup()
         # The store issues its own BEGIN/COMMIT: it needs an autocommit connection.
         self._store_conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -249,15 +251,14 @@ class SqliteDialect(Dialect):
         """The write `_call` on the event loop's thread, without waiting for the write lock:
         `_BUSY` when another connection (the checkpointer's, the store's) holds it, nothing
         done, for the caller to hop to the database thread, which waits for it."""
-        raw, conn = self._raw, self._conn
-        raw.execute("PRAGMA busy_timeout=0")
-        try:
+        conn = self._conn
+        with without_waiting(self._raw):
             try:
                 self._begin_immediate()
             except sa.exc.OperationalError as exc:
                 with contextlib.suppress(Exception):
                     conn.rollback()
-                if _is_busy(exc):
+                if is_busy(exc):
                     return _BUSY
                 raise
             try:
@@ -268,8 +269,6 @@ class SqliteDialect(Dialect):
                     conn.rollback()
                 raise
             return result
-        finally:
-            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     async def run(self, fn: Callable[[sa.Connection], T], mode: Mode, *, bulk: bool = False) -> T:
         assert self._executor is not None, "storage is not open"
@@ -352,10 +351,6 @@ class _Busy:
 
 
 _BUSY = _Busy()
-
-
-def _is_busy(exc: sa.exc.OperationalError) -> bool:
-    return getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
 
 
 def _unkept_checkpoints(rows: list[tuple[str, str, dict]]) -> list[tuple[str, str]]:
