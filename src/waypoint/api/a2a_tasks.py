@@ -93,6 +93,11 @@ class WaypointRequestHandler(RequestHandler):
         with with_user(request):
             task_id, thread_id, run = await self._start(request, params.message)
             first = await self._task(request, task_id, None)
+        if first.status.state not in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING):
+            # The run ended before this read (a quick graph); the events below replay it from
+            # its start, so the stream opens on the task as it stood then, not on its end.
+            first.status.CopyFrom(TaskStatus(state=TaskState.TASK_STATE_SUBMITTED))
+            del first.artifacts[:]
         yield first
         seen = None
         async for event in self.s.runs.stream(run["run_id"]):
