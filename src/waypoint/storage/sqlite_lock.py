@@ -25,5 +25,7 @@ def without_waiting(raw: sqlite3.Connection) -> Iterator[None]:
 
 
 def is_busy(exc: BaseException) -> bool:
-    """Whether `exc`, sqlite3's error or SQLAlchemy's wrapping one, is `SQLITE_BUSY`."""
-    return getattr(getattr(exc, "orig", exc), "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    """Whether `exc`, sqlite3's error or SQLAlchemy's wrapping one, is `SQLITE_BUSY` or one
+    of its extended codes (`sqlite_errorcode` is the extended one; its low byte the primary)."""
+    code = getattr(getattr(exc, "orig", exc), "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
