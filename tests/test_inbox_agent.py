@@ -135,6 +135,18 @@ async def test_reason_typed_while_the_thread_changes_goes_with_the_reject(client
     assert decisions == [{"decisions": [{"type": "reject", "message": "Not on weekends"}]}]
 
 
+async def test_typing_goes_on_in_a_card_rebuilt_meanwhile(client, inbox):
+    """The card being typed in is rebuilt (its thread's metadata changed): the rebuilt card's
+    field has the focus, with the caret where it was, and the next keystrokes land there."""
+    tid, page, card = await asked(client, inbox)
+    await card.locator("textarea.message").fill("Not on")
+    updated = await client.threads.update(tid, metadata={"note": "seen"})
+    rebuilt = page.locator(f'section.item[data-thread-id="{tid}"][data-updated-at="{updated["updated_at"]}"]')
+    await rebuilt.wait_for(timeout=15000)
+    await page.keyboard.type(" weekends")
+    assert await rebuilt.locator("textarea.message").input_value() == "Not on weekends"
+
+
 async def test_thread_written_again_unchanged_keeps_its_card(client, inbox):
     """A thread row written again with nothing the card shows changed (an empty metadata
     patch: only `updated_at` moves) keeps the very card node, its typed field and its focus,

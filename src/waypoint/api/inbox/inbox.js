@@ -446,7 +446,7 @@ function card(item) {
       el("span", { class: "tag" }, item.graph_id || "graph?"),
       item.metadata.escalated ? el("span", { class: "tag warn" }, "escalated") : "",
       el("span", {}, `Thread ${item.thread_id}`),
-      el("span", { class: "muted since" }, `waiting since ${when(item.updated_at)} UTC`),
+      el("span", { class: "muted since" }, since(item)),
       item.interrupts.length ? el("button", { class: "act link resolve", title: "update_state(values=None, as_node=\"__end__\")",
         onclick: () => resolveThread(node, item, resolveOutcome) }, "Mark as resolved") : ""),
     resolveOutcome,
@@ -463,7 +463,7 @@ function card(item) {
 }
 
 // ---- listing, paging, live updates, keyboard ---------------------------------------------------
-const view = { offset: 0, total: 0, focused: null, events: null, marker: null, requests: 0,
+const view = { offset: 0, total: 0, focused: null, events: null, marker: null, requests: 0, refocus: null,
   // ?thread_id=… (the link in notifications): only that thread's item, until "show all".
   only: new URLSearchParams(location.search).get("thread_id") };
 
@@ -482,9 +482,11 @@ function filters() {
 const shown = new WeakMap();
 const contentOf = (item) => JSON.stringify([item.graph_id, item.metadata, item.values, item.interrupts, item.next]);
 
+const since = (item) => `waiting since ${when(item.updated_at)} UTC`;
+
 function retime(node, item) {
   node.dataset.updatedAt = item.updated_at;
-  $(".since", node).textContent = `waiting since ${when(item.updated_at)} UTC`;
+  $(".since", node).textContent = since(item);
   return node;
 }
 
@@ -508,7 +510,9 @@ function keepTyped(old, fresh, item) {
     if (field.type === "checkbox") after[i].checked = field.checked;
     else after[i].value = field.value;
   });
-  if (old.contains(document.activeElement)) after[before.indexOf(document.activeElement)]?.focus();
+  // The fresh card is not in the page yet: `render` gives its field the focus once it is.
+  const typing = before.indexOf(document.activeElement);
+  if (typing >= 0) view.refocus = [after[typing], caretOf(document.activeElement)];
   if (view.focused === old) view.focused = fresh;
   return fresh;
 }
@@ -538,6 +542,11 @@ function render(page) {
     return;
   }
   place(root, [...answered, ...nodes]);
+  if (view.refocus) {
+    const [field, caret] = view.refocus;
+    view.refocus = null;
+    if (field.isConnected) focusAt(field, caret);
+  }
   if (view.focused && !root.contains(view.focused)) view.focused = null;
 }
 
@@ -547,8 +556,7 @@ function render(page) {
 // move (its thread moved in the order), its field gets focus and caret back.
 function place(root, wanted) {
   const active = root.contains(document.activeElement) ? document.activeElement : null;
-  let caret = null;
-  try { caret = active && [active.selectionStart, active.selectionEnd]; } catch { /* no caret (checkbox) */ }
+  const caret = active && caretOf(active);
   const keep = new Set(wanted);
   for (const node of [...root.children]) if (!keep.has(node)) node.remove();
   let next = root.firstElementChild;
@@ -556,10 +564,17 @@ function place(root, wanted) {
     if (node === next) next = next.nextElementSibling;
     else root.insertBefore(node, next);
   }
-  if (active && active.isConnected && document.activeElement !== active) {
-    active.focus({ preventScroll: true });
-    try { if (caret && caret[0] !== null) active.setSelectionRange(...caret); } catch { /* no caret (number) */ }
-  }
+  if (active && active.isConnected && document.activeElement !== active) focusAt(active, caret);
+}
+
+// A field's caret as [start, end], null where it has none (checkbox, select, number).
+function caretOf(field) {
+  try { return field.selectionStart === null || field.selectionStart === undefined ? null : [field.selectionStart, field.selectionEnd]; } catch { return null; }
+}
+
+function focusAt(field, caret) {
+  field.focus({ preventScroll: true });
+  if (caret) try { field.setSelectionRange(...caret); } catch { /* a field without a caret */ }
 }
 
 async function refresh({ keepAnswered = true } = {}) {
