@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from langgraph_sdk import get_client
@@ -220,3 +221,38 @@ async def test_assistant_update_on_one_process_is_seen_by_runs_created_on_anothe
     with pytest.raises(Exception) as refused:
         await b.runs.wait(thread["thread_id"], aid, input={})
     assert getattr(refused.value, "response", None) is not None and refused.value.response.status_code == 404
+
+
+async def test_a_run_end_is_announced_to_every_process(cluster, redis_server):
+    # Waiters of a run (runs.wait, runs.join) learn of its end from an announcement on the
+    # `waypoint:ended` channel (with the result when small), instead of reading its stream.
+    import redis.asyncio as aioredis
+
+    from waypoint.streams.redis import ENDED_CHANNEL
+
+    a, b = (get_client(url=p.url) for p in cluster[:2])
+    listener = aioredis.from_url(redis_server.uri)
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(ENDED_CHANNEL)
+    try:
+        thread = await a.threads.create()
+        tid = thread["thread_id"]
+        run = await a.runs.create(tid, "agent", input={"some_text": "announced"})
+        joined = await b.runs.join(tid, run["run_id"])  # b waits for a run created through a
+        assert joined["__interrupt__"][0]["value"]["text_to_revise"] == "announced"
+
+        async def announcement():
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None and run["run_id"].encode() in message["data"]:
+                    return message["data"]
+
+        data = await asyncio.wait_for(announcement(), 30)
+        _origin, run_id, result = data.split(b" ", 2)
+        assert run_id.decode() == run["run_id"]
+        assert json.loads(result) == joined
+        # A join after the end (no announcement to wait for) reads the stream's end marker.
+        assert await a.runs.join(tid, run["run_id"]) == joined
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()

@@ -43,5 +43,4 @@ def run_end_check(storage: Storage, run_id: str) -> Callable[[], Awaitable[bool]
 
 async def wait_run_ended(storage: Storage, broker: Broker, run_id: str) -> None:
     """Return once the run has ended: its stream closes, or storage says it is over."""
-    async for _ in broker.subscribe_batches(run_id, is_finished=run_end_check(storage, run_id)):
-        pass
+    await broker.wait_ended(run_id, is_finished=run_end_check(storage, run_id))

@@ -122,6 +122,19 @@ class Broker(abc.ABC):
         stream ended before the subscription.
         """
 
+    async def wait_ended(
+        self, run_id: str, *, is_finished: Callable[[], Awaitable[bool]] | None = None
+    ) -> None:
+        """Return once the run's stream has ended (`end()`), or, for a stream not (or no
+        longer) known, once `is_finished` says so (as `subscribe_batches`). Here: by
+        reading the stream to its end; a broker may know it more cheaply."""
+        batches = self.subscribe_batches(run_id, is_finished=is_finished)
+        try:
+            async for _ in batches:
+                pass
+        finally:
+            await batches.aclose()
+
     async def subscribe(
         self,
         run_id: str,

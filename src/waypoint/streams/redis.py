@@ -19,12 +19,17 @@
   holding its last `thread_max_events` events (MINID) and expires
   `thread_retention_seconds` after its last append; the counter outlives it (30 days
   more), so a seq is never handed out twice.
-One pub/sub connection per process listens to both channels and wakes local waiters.
+- A run's end is also announced on the `waypoint:ended` channel (with its result when
+  small), so a waiter (`wait_ended`: `runs.wait`, `runs.join`) needs no read of the stream:
+  a waiter in the process that ran the run is woken by its `end`, others by the message.
+One pub/sub connection per process listens to the channels and wakes local waiters.
 
 Round trips are shared (`batching.Batcher`, `_Reader`): a process sends the events its runs
-publish meanwhile, and the thread log events they queue (`queue_thread_events`), in one
-pipeline (one `XADD` per run, one append per thread), and one blocking `XREAD` per
-process, on its own connection, reads every stream its subscribers follow.
+publish within `SEND_LINGER_SECONDS` or while a send is in flight, the thread log events
+they queue (`queue_thread_events`), the runs' ends and its small reads (a run's cancel
+key, the last entry of a waited run's stream) in one pipeline (one `XADD` per run, one
+append per thread), and one blocking `XREAD` per process, on its own connection, reads
+every stream its subscribers follow.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -56,6 +62,10 @@ log = logging.getLogger(__name__)
 _END = "__end__"
 CANCEL_CHANNEL = "waypoint:cancel"
 WAKE_CHANNEL = "waypoint:wake"
+#: A run's end, for the waiters of other processes (`wait_ended`): `{origin} {run_id}`,
+#: then ` {result}` when the result is at most `PUBLISHED_RESULT_BYTES`.
+ENDED_CHANNEL = "waypoint:ended"
+PUBLISHED_RESULT_BYTES = 4096
 #: Seconds of idleness after which a pooled connection is health-checked before use.
 HEALTH_CHECK_SECONDS = 2
 #: Milliseconds a subscriber blocks on XREAD before re-checking `is_finished`.
@@ -72,6 +82,50 @@ END_RESULT_BYTES = 64 * 1024
 #: Bytes of results taken from end markers that a process keeps until `result` asks for
 #: them (the oldest go first: a wait that never asks, e.g. a cancel's, leaves its own).
 END_RESULTS_KEPT_BYTES = 4 << 20
+
+
+#: Seconds the first of a batch of sends waits for more to join it: a run's events come a
+#: fraction of a millisecond to a few apart, and each send is a round trip (and a read of
+#: the stream by each process following it). `end` and `flush` send at once.
+SEND_LINGER_SECONDS = 0.001
+
+
+class _Read(NamedTuple):
+    """In the outbox: a read, `command` (its arguments); `future` gets the reply."""
+
+    future: asyncio.Future
+    command: tuple
+
+
+class _End(NamedTuple):
+    """In the outbox, for a run id: end its stream with `result`; `future` settles once sent."""
+
+    result: bytes | None
+    future: asyncio.Future
+
+
+#: What the outbox carries for a key: a run stream record (`_pack`), a thread's log
+#: events, a cancel key's read, a run's end.
+_Record = bytes | list[bytes] | _Read | _End
+
+
+def _settle(future: asyncio.Future, value: Any) -> None:
+    """Give a read's `future` its value, or its error (an exception value)."""
+    if future.done():
+        return
+    if isinstance(value, asyncio.CancelledError):
+        future.cancel()
+    elif isinstance(value, BaseException):
+        future.set_exception(value)
+    else:
+        future.set_result(value)
+
+
+def _fail_waiting(records: list[tuple[str, _Record]], error: BaseException) -> None:
+    """Records the outbox dropped after a failed send: their waiting producers get `error`."""
+    for _, record in records:
+        if isinstance(record, (_Read, _End)):
+            _settle(record.future, error)
 
 
 def _stream_key(run_id: str) -> str:
@@ -342,17 +396,20 @@ class RedisBroker(Broker):
         self._listener: asyncio.Task | None = None
         self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
         self._wake = asyncio.Event()
-        #: Run stream records (`_stream_key`, `_pack`ed event) and thread log appends
-        #: (thread id, bodies) on their way to Redis, in the order they were queued.
-        self._outbox: Batcher[tuple[str, bytes | list[bytes]]] | None = None
+        #: Run stream records (`_stream_key`, `_pack`ed event), thread log appends
+        #: (thread id, bodies), reads of cancel keys and runs' ends (run id, `_Read` /
+        #: `_End`) on their way to Redis, in the order they were queued (`_send_all`).
+        self._outbox: Batcher[tuple[str, _Record]] | None = None
         self._reader: _Reader | None = None
         #: Results read from end markers by this process's subscribers (`END_RESULT_BYTES`),
         #: oldest first, until `result` takes them.
         self._end_results: collections.OrderedDict[str, bytes] = collections.OrderedDict()
         self._end_results_bytes = 0
-        #: This broker's wake-up messages carry it, so the listener skips its own (the local
-        #: waiters were woken already): one claim pass per wake-up, not two.
+        #: This broker's wake-up and end messages carry it, so the listener skips its own
+        #: (the local waiters were woken already): one claim pass per wake-up, not two.
         self._origin = uuid.uuid4().hex.encode()
+        #: `wait_ended` futures by run id.
+        self._end_waiters: dict[str, set[asyncio.Future]] = {}
 
     async def open(self) -> None:
         pool = aioredis.BlockingConnectionPool.from_url(self.uri, max_connections=self.max_connections, timeout=None,
@@ -363,10 +420,10 @@ class RedisBroker(Broker):
         self._redis = aioredis.Redis(connection_pool=pool)
         await self._redis.ping()
         self._append_script = self._redis.register_script(_APPEND_THREAD_EVENTS)
-        self._outbox = Batcher(self._send_all)
+        self._outbox = Batcher(self._send_all, linger=SEND_LINGER_SECONDS, dropped=_fail_waiting)
         self._reader = _Reader(self.uri, self._redis)
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CANCEL_CHANNEL, WAKE_CHANNEL)
+        await pubsub.subscribe(CANCEL_CHANNEL, WAKE_CHANNEL, ENDED_CHANNEL)
         self._listener = asyncio.create_task(self._listen(pubsub), name="waypoint-redis-listener")
 
     async def ping(self) -> None:
@@ -405,6 +462,11 @@ class RedisBroker(Broker):
                 if channel == WAKE_CHANNEL:
                     if message["data"] != self._origin:
                         self._wake.set()
+                elif channel == ENDED_CHANNEL:
+                    origin, _, rest = message["data"].partition(b" ")
+                    run_id, _, result = rest.partition(b" ")
+                    if origin != self._origin and run_id.decode() in self._end_waiters:
+                        self._ended(run_id.decode(), result or None)
                 elif channel == CANCEL_CHANNEL:
                     run_id, _, action = message["data"].decode().partition(":")
                     fut = self._cancels.get(run_id)
@@ -425,31 +487,60 @@ class RedisBroker(Broker):
     async def flush(self) -> None:
         await self._outbox.flush()
 
-    async def _send_all(self, records: list[tuple[str, bytes | list[bytes]]]) -> None:
+    async def _send_all(self, records: list[tuple[str, _Record]]) -> None:
         """One pipeline: per run, its stream records in order, packed into as few entries
-        as `ENTRY_BYTES` allows; then per thread, its queued log events as one append."""
+        as `ENTRY_BYTES` allows; then per thread, its queued log events as one append;
+        then the reads (`_read`), and the ends of runs (`end`): each `_Read`'s and
+        `_End`'s future gets its outcome, and this process's waiters of an ended run are
+        woken. Raises the first failed write's error (after giving it to the futures of
+        this batch)."""
         entries: dict[str, list[list[bytes]]] = {}
         sizes: dict[str, int] = {}  # bytes in each run's last entry
         threads: dict[str, list[bytes]] = {}
+        reads: list[tuple[str, _Read]] = []
+        ends: list[tuple[str, _End]] = []
         for key, record in records:
-            if isinstance(record, list):  # a thread's log events
+            if isinstance(record, _Read):
+                reads.append((key, record))
+            elif isinstance(record, _End):
+                ends.append((key, record))
+            elif isinstance(record, list):  # a thread's log events
                 threads.setdefault(key, []).extend(record)
-                continue
-            chunks = entries.setdefault(key, [[]])
-            if chunks[-1] and sizes[key] + len(record) > ENTRY_BYTES:
-                chunks.append([])
-                sizes[key] = 0
-            chunks[-1].append(record)
-            sizes[key] = sizes.get(key, 0) + len(record)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key, chunks in entries.items():
-                for chunk in chunks:
-                    pipe.xadd(key, {"b": b"".join(chunk)})
-            for thread_id, bodies in threads.items():
-                pipe.evalsha(self._append_script.sha, 2, *self._append_args(thread_id, bodies))
-            results = await pipe.execute(raise_on_error=False)
-        appends = results[len(results) - len(threads):]
-        for result in results[:len(results) - len(threads)]:
+            else:
+                chunks = entries.setdefault(key, [[]])
+                if chunks[-1] and sizes[key] + len(record) > ENTRY_BYTES:
+                    chunks.append([])
+                    sizes[key] = 0
+                chunks[-1].append(record)
+                sizes[key] = sizes.get(key, 0) + len(record)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, chunks in entries.items():
+                    for chunk in chunks:
+                        pipe.xadd(key, {"b": b"".join(chunk)})
+                for thread_id, bodies in threads.items():
+                    pipe.evalsha(self._append_script.sha, 2, *self._append_args(thread_id, bodies))
+                for _, read in reads:
+                    pipe.execute_command(*read.command)
+                end_commands = [self._queue_end(pipe, run_id, end.result) for run_id, end in ends]
+                results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:
+            for _, record in (*reads, *ends):
+                _settle(record.future, exc)
+            raise
+        writes = sum(len(chunks) for chunks in entries.values())
+        appends = results[writes:writes + len(threads)]
+        done = writes + len(threads)
+        for (_, read), value in zip(reads, results[done:]):
+            _settle(read.future, value)
+        done += len(reads)
+        for (run_id, end), count in zip(ends, end_commands):
+            failed = [r for r in results[done:done + count] if isinstance(r, Exception)]
+            _settle(end.future, failed[0] if failed else None)
+            if not failed:
+                self._ended(run_id, end.result)
+            done += count
+        for result in results[:writes]:
             if isinstance(result, Exception):
                 raise result
         for (thread_id, bodies), result in zip(threads.items(), appends):
@@ -460,17 +551,48 @@ class RedisBroker(Broker):
             elif isinstance(result, Exception):
                 raise result
 
-    async def end(self, run_id: str, result: bytes | None = None) -> None:
+    def _queue_end(self, pipe: Any, run_id: str, result: bytes | None) -> int:
+        """Queue a run's end on `pipe`: the end marker (holding `result` when small), the
+        stream's expiry, the cancel key's removal, the announcement on `ENDED_CHANNEL` and
+        the result (expiring too). Returns the number of commands queued. Not a `MULTI`:
+        Redis runs a pipeline's commands in order, and nothing here needs more."""
         key = _stream_key(run_id)
-        await self._outbox.flush()  # the end marker after every event
-        async with self._redis.pipeline(transaction=True) as pipe:
-            small = result is not None and len(result) <= END_RESULT_BYTES
-            pipe.xadd(key, {"b": _pack(_END, result if small else b"")})
-            pipe.expire(key, self.retain_seconds)
-            if result is not None:
-                pipe.set(_result_key(run_id), result, ex=self.retain_seconds)
-            pipe.delete(_cancel_key(run_id))
-            await pipe.execute()
+        small = result is not None and len(result) <= END_RESULT_BYTES
+        pipe.xadd(key, {"b": _pack(_END, result if small else b"")})
+        pipe.expire(key, self.retain_seconds)
+        pipe.delete(_cancel_key(run_id))
+        published = result is not None and len(result) <= PUBLISHED_RESULT_BYTES
+        pipe.publish(ENDED_CHANNEL, b" ".join([self._origin, run_id.encode(), *([result] if published else [])]))
+        if result is None:
+            return 4
+        pipe.set(_result_key(run_id), result, ex=self.retain_seconds)
+        return 5
+
+    def _ended(self, run_id: str, result: bytes | None) -> None:
+        """Wake this process's waiters of the ended run, keeping `result` for `result()`
+        when one waits (a join asks for it next)."""
+        waiters = self._end_waiters.pop(run_id, None)
+        if not waiters:
+            return
+        if result is not None and len(result) <= END_RESULT_BYTES:
+            self._keep_end_result(run_id, result)
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _read(self, *command: Any) -> Any:
+        """The reply to `command`, sent in the outbox's next round trip (with the events on
+        their way); raises what the command raised."""
+        read = _Read(asyncio.get_running_loop().create_future(), command)
+        await self._outbox.add([("", read)], waited=True)
+        return await read.future
+
+    async def end(self, run_id: str, result: bytes | None = None) -> None:
+        # Through the outbox: the end marker follows every event of the run, and rides in
+        # the round trip of the events still to send (and of other runs' ends).
+        ended = asyncio.get_running_loop().create_future()
+        await self._outbox.add([(run_id, _End(result, ended))], waited=True)
+        await ended
         self._cancels.pop(run_id, None)
 
     async def result(self, run_id: str) -> bytes | None:
@@ -520,6 +642,44 @@ class RedisBroker(Broker):
         finally:
             self._reader.unfollow(follower)
 
+    async def wait_ended(
+        self, run_id: str, *, is_finished: Callable[[], Awaitable[bool]] | None = None
+    ) -> None:
+        """Without reading the stream: a local future woken by this process's `end`, or by
+        another's message on `ENDED_CHANNEL`; the stream's last entry is read once first
+        (a run that ended before the wait) and again when `is_finished` says the run is
+        over (a message missed while the pub/sub connection was down)."""
+        ended = asyncio.get_running_loop().create_future()
+        self._end_waiters.setdefault(run_id, set()).add(ended)
+        try:
+            if await self._stream_end(run_id) is True:
+                return
+            while True:
+                done, _ = await asyncio.wait({ended}, timeout=BLOCK_MS / 1000)
+                if done:
+                    return
+                if is_finished is not None and await is_finished() and await self._stream_end(run_id) is not False:
+                    return
+        finally:
+            waiters = self._end_waiters.get(run_id)
+            if waiters is not None:
+                waiters.discard(ended)
+                if not waiters:
+                    del self._end_waiters[run_id]
+
+    async def _stream_end(self, run_id: str) -> bool | None:
+        """Whether the run's stream holds its end marker (its result then kept for
+        `result()`); None when the stream is not known (not begun, or expired)."""
+        entries = await self._read("XREVRANGE", _stream_key(run_id), "+", "-", "COUNT", 1)
+        if not entries:
+            return None
+        records = _unpack(entries[0][1][b"b"])
+        if not records or records[-1][0] != _END:
+            return False
+        if records[-1][1]:
+            self._keep_end_result(run_id, records[-1][1])
+        return True
+
     # -- thread event logs ---------------------------------------------------
     def _append_args(self, thread_id: str, bodies: list[bytes]) -> list:
         """KEYS then ARGV of `_APPEND_THREAD_EVENTS` for appending `bodies`."""
@@ -563,8 +723,9 @@ class RedisBroker(Broker):
         fut = self._cancels.get(run_id)
         if fut is None:
             fut = self._cancels[run_id] = asyncio.get_running_loop().create_future()
-        # A cancel sent before this process listened is found in its key.
-        stored = None if fut.done() else await self._redis.get(_cancel_key(run_id))
+        # A cancel sent before this process listened is found in its key (read in the
+        # outbox's next round trip: usually the one taking the run's first events).
+        stored = None if fut.done() else await self._read("GET", _cancel_key(run_id))
         if stored is not None and not fut.done():  # the listener may have set it meanwhile
             fut.set_result(stored.decode())
         return await asyncio.shield(fut)
