@@ -1,8 +1,8 @@
 """Coalescing sends: items handed over while a send is in flight go together in the next one.
 
-Used for a process's sends to Redis (`streams/redis.py`: run stream `XADD`s, thread event
-log appends, runs' ends and small reads): a run publishing one event per chunk then costs
-one round trip per batch, not per event, and never waits for one unless it asks to.
+Used for a process's sends to Redis (`streams/redis.py`: run stream `XADD`s and thread event
+log appends): a run publishing one event per chunk then costs one round trip per batch,
+not per event, and never waits for one unless it asks to.
 """
 
 from __future__ import annotations
@@ -21,21 +21,13 @@ class Batcher(Generic[T]):
     """Sends items in order through `send(batch)`, one send at a time: the first item goes
     `linger` seconds after it was added (at once when 0), those added meanwhile, or while a
     send is in flight, in the same or the next batch. A failed send's exception is raised
-    by the next `add` or `flush` (the items queued behind its batch are dropped, handed
-    to `dropped(items, error)`), so a producer learns of it as if it had waited for each
-    send. An item whose producer waits for its own send carries a future that `send`
-    settles (and `dropped` fails), as `streams/redis.py`'s do."""
+    by the next `add` or `flush` (its batch and those queued behind it are dropped), so a
+    producer learns of it as if it had waited for each send."""
 
     def __init__(
-        self,
-        send: Callable[[list[T]], Awaitable[object]],
-        *,
-        max_pending: int = MAX_PENDING,
-        linger: float = 0.0,
-        dropped: Callable[[list[T], BaseException], None] | None = None,
+        self, send: Callable[[list[T]], Awaitable[object]], *, max_pending: int = MAX_PENDING, linger: float = 0.0
     ):
         self._send_batch = send
-        self._dropped = dropped
         self._max_pending = max_pending
         self._linger = linger
         self._pending: list[T] = []
@@ -56,41 +48,30 @@ class Batcher(Generic[T]):
         if not self._in_flight() and self._pending:
             self._sending = asyncio.get_running_loop().create_task(self._send())
 
-    async def add(self, items: list[T], *, waited: bool = False) -> None:
-        """Queue `items` for sending; waits only when `max_pending` items are queued.
-        `waited`: the producer waits for these items' own futures, so they go at once
-        (with any items lingering before them), and an earlier send's failure is left to
-        be raised to the producers that have none."""
-        if not waited:
-            self._raise()
+    async def add(self, items: list[T]) -> None:
+        """Queue `items` for sending; waits only when `max_pending` items are queued."""
+        self._raise()
         if not items:
             return
         self._pending.extend(items)
         if len(self._pending) >= self._max_pending:
-            await self._drain()
-            if not waited:
-                self._raise()
-        elif waited or self._linger <= 0:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if not self._in_flight():
-                self._start()
-                await asyncio.sleep(0)  # let it go out now, not after the producer's next items
-        elif not self._in_flight() and self._timer is None:
+            await self.flush()
+        elif self._in_flight() or self._timer is not None:
+            pass  # they go with the items before them
+        elif self._linger > 0:
             self._timer = asyncio.get_running_loop().call_later(self._linger, self._start)
+        else:
+            self._start()
+            await asyncio.sleep(0)  # let it go out now, not after the producer's next items
 
     async def flush(self) -> None:
         """Return once every item added so far was sent; raise a failed send's exception."""
-        await self._drain()
-        self._raise()
-
-    async def _drain(self) -> None:
-        if self._timer is not None:
+        if self._timer is not None:  # a lingering send goes now
             self._timer.cancel()
             self._start()
         while self._in_flight():
             await asyncio.shield(self._sending)
+        self._raise()
 
     async def _send(self) -> None:
         while self._pending:
@@ -99,7 +80,5 @@ class Batcher(Generic[T]):
                 await self._send_batch(batch)
             except Exception as exc:  # noqa: BLE001 - raised to the producer by add/flush
                 self._error = exc
-                dropped, self._pending = self._pending, []
-                if dropped and self._dropped is not None:
-                    self._dropped(dropped, exc)
+                self._pending = []
                 return

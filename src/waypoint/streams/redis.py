@@ -25,11 +25,10 @@
 One pub/sub connection per process listens to the channels and wakes local waiters.
 
 Round trips are shared (`batching.Batcher`, `_Reader`): a process sends the events its runs
-publish within `SEND_LINGER_SECONDS` or while a send is in flight, the thread log events
-they queue (`queue_thread_events`), the runs' ends and its small reads (a run's cancel
-key, the last entry of a waited run's stream) in one pipeline (one `XADD` per run, one
-append per thread), and one blocking `XREAD` per process, on its own connection, reads
-every stream its subscribers follow.
+publish within `SEND_LINGER_SECONDS` or while a send is in flight, and the thread log
+events they queue (`queue_thread_events`), in one pipeline (one `XADD` per run, one append
+per thread), and one blocking `XREAD` per process, on its own connection, reads every
+stream its subscribers follow.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -66,6 +64,9 @@ WAKE_CHANNEL = "waypoint:wake"
 #: then ` {result}` when the result is at most `PUBLISHED_RESULT_BYTES`.
 ENDED_CHANNEL = "waypoint:ended"
 PUBLISHED_RESULT_BYTES = 4096
+#: Seconds a waiter of a run whose stream has begun waits for the end's message before it
+#: reads the stream's last entry again (a message lost while the pub/sub connection was down).
+OPEN_STREAM_CHECK_SECONDS = 5.0
 #: Seconds of idleness after which a pooled connection is health-checked before use.
 HEALTH_CHECK_SECONDS = 2
 #: Milliseconds a subscriber blocks on XREAD before re-checking `is_finished`.
@@ -88,44 +89,6 @@ END_RESULTS_KEPT_BYTES = 4 << 20
 #: fraction of a millisecond to a few apart, and each send is a round trip (and a read of
 #: the stream by each process following it). `end` and `flush` send at once.
 SEND_LINGER_SECONDS = 0.001
-
-
-class _Read(NamedTuple):
-    """In the outbox: a read, `command` (its arguments); `future` gets the reply."""
-
-    future: asyncio.Future
-    command: tuple
-
-
-class _End(NamedTuple):
-    """In the outbox, for a run id: end its stream with `result`; `future` settles once sent."""
-
-    result: bytes | None
-    future: asyncio.Future
-
-
-#: What the outbox carries for a key: a run stream record (`_pack`), a thread's log
-#: events, a cancel key's read, a run's end.
-_Record = bytes | list[bytes] | _Read | _End
-
-
-def _settle(future: asyncio.Future, value: Any) -> None:
-    """Give a read's `future` its value, or its error (an exception value)."""
-    if future.done():
-        return
-    if isinstance(value, asyncio.CancelledError):
-        future.cancel()
-    elif isinstance(value, BaseException):
-        future.set_exception(value)
-    else:
-        future.set_result(value)
-
-
-def _fail_waiting(records: list[tuple[str, _Record]], error: BaseException) -> None:
-    """Records the outbox dropped after a failed send: their waiting producers get `error`."""
-    for _, record in records:
-        if isinstance(record, (_Read, _End)):
-            _settle(record.future, error)
 
 
 def _stream_key(run_id: str) -> str:
@@ -396,10 +359,9 @@ class RedisBroker(Broker):
         self._listener: asyncio.Task | None = None
         self._cancels: dict[str, asyncio.Future[CancelAction]] = {}
         self._wake = asyncio.Event()
-        #: Run stream records (`_stream_key`, `_pack`ed event), thread log appends
-        #: (thread id, bodies), reads of cancel keys and runs' ends (run id, `_Read` /
-        #: `_End`) on their way to Redis, in the order they were queued (`_send_all`).
-        self._outbox: Batcher[tuple[str, _Record]] | None = None
+        #: Run stream records (`_stream_key`, `_pack`ed event) and thread log appends
+        #: (thread id, bodies) on their way to Redis, in the order they were queued.
+        self._outbox: Batcher[tuple[str, bytes | list[bytes]]] | None = None
         self._reader: _Reader | None = None
         #: Results read from end markers by this process's subscribers (`END_RESULT_BYTES`),
         #: oldest first, until `result` takes them.
@@ -420,7 +382,7 @@ class RedisBroker(Broker):
         self._redis = aioredis.Redis(connection_pool=pool)
         await self._redis.ping()
         self._append_script = self._redis.register_script(_APPEND_THREAD_EVENTS)
-        self._outbox = Batcher(self._send_all, linger=SEND_LINGER_SECONDS, dropped=_fail_waiting)
+        self._outbox = Batcher(self._send_all, linger=SEND_LINGER_SECONDS)
         self._reader = _Reader(self.uri, self._redis)
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(CANCEL_CHANNEL, WAKE_CHANNEL, ENDED_CHANNEL)
@@ -487,60 +449,31 @@ class RedisBroker(Broker):
     async def flush(self) -> None:
         await self._outbox.flush()
 
-    async def _send_all(self, records: list[tuple[str, _Record]]) -> None:
+    async def _send_all(self, records: list[tuple[str, bytes | list[bytes]]]) -> None:
         """One pipeline: per run, its stream records in order, packed into as few entries
-        as `ENTRY_BYTES` allows; then per thread, its queued log events as one append;
-        then the reads (`_read`), and the ends of runs (`end`): each `_Read`'s and
-        `_End`'s future gets its outcome, and this process's waiters of an ended run are
-        woken. Raises the first failed write's error (after giving it to the futures of
-        this batch)."""
+        as `ENTRY_BYTES` allows; then per thread, its queued log events as one append."""
         entries: dict[str, list[list[bytes]]] = {}
         sizes: dict[str, int] = {}  # bytes in each run's last entry
         threads: dict[str, list[bytes]] = {}
-        reads: list[tuple[str, _Read]] = []
-        ends: list[tuple[str, _End]] = []
         for key, record in records:
-            if isinstance(record, _Read):
-                reads.append((key, record))
-            elif isinstance(record, _End):
-                ends.append((key, record))
-            elif isinstance(record, list):  # a thread's log events
+            if isinstance(record, list):  # a thread's log events
                 threads.setdefault(key, []).extend(record)
-            else:
-                chunks = entries.setdefault(key, [[]])
-                if chunks[-1] and sizes[key] + len(record) > ENTRY_BYTES:
-                    chunks.append([])
-                    sizes[key] = 0
-                chunks[-1].append(record)
-                sizes[key] = sizes.get(key, 0) + len(record)
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key, chunks in entries.items():
-                    for chunk in chunks:
-                        pipe.xadd(key, {"b": b"".join(chunk)})
-                for thread_id, bodies in threads.items():
-                    pipe.evalsha(self._append_script.sha, 2, *self._append_args(thread_id, bodies))
-                for _, read in reads:
-                    pipe.execute_command(*read.command)
-                end_commands = [self._queue_end(pipe, run_id, end.result) for run_id, end in ends]
-                results = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:
-            for _, record in (*reads, *ends):
-                _settle(record.future, exc)
-            raise
-        writes = sum(len(chunks) for chunks in entries.values())
-        appends = results[writes:writes + len(threads)]
-        done = writes + len(threads)
-        for (_, read), value in zip(reads, results[done:]):
-            _settle(read.future, value)
-        done += len(reads)
-        for (run_id, end), count in zip(ends, end_commands):
-            failed = [r for r in results[done:done + count] if isinstance(r, Exception)]
-            _settle(end.future, failed[0] if failed else None)
-            if not failed:
-                self._ended(run_id, end.result)
-            done += count
-        for result in results[:writes]:
+                continue
+            chunks = entries.setdefault(key, [[]])
+            if chunks[-1] and sizes[key] + len(record) > ENTRY_BYTES:
+                chunks.append([])
+                sizes[key] = 0
+            chunks[-1].append(record)
+            sizes[key] = sizes.get(key, 0) + len(record)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, chunks in entries.items():
+                for chunk in chunks:
+                    pipe.xadd(key, {"b": b"".join(chunk)})
+            for thread_id, bodies in threads.items():
+                pipe.evalsha(self._append_script.sha, 2, *self._append_args(thread_id, bodies))
+            results = await pipe.execute(raise_on_error=False)
+        appends = results[len(results) - len(threads):]
+        for result in results[:len(results) - len(threads)]:
             if isinstance(result, Exception):
                 raise result
         for (thread_id, bodies), result in zip(threads.items(), appends):
@@ -551,22 +484,21 @@ class RedisBroker(Broker):
             elif isinstance(result, Exception):
                 raise result
 
-    def _queue_end(self, pipe: Any, run_id: str, result: bytes | None) -> int:
-        """Queue a run's end on `pipe`: the end marker (holding `result` when small), the
-        stream's expiry, the cancel key's removal, the announcement on `ENDED_CHANNEL` and
-        the result (expiring too). Returns the number of commands queued. Not a `MULTI`:
-        Redis runs a pipeline's commands in order, and nothing here needs more."""
+    async def end(self, run_id: str, result: bytes | None = None) -> None:
         key = _stream_key(run_id)
-        small = result is not None and len(result) <= END_RESULT_BYTES
-        pipe.xadd(key, {"b": _pack(_END, result if small else b"")})
-        pipe.expire(key, self.retain_seconds)
-        pipe.delete(_cancel_key(run_id))
-        published = result is not None and len(result) <= PUBLISHED_RESULT_BYTES
-        pipe.publish(ENDED_CHANNEL, b" ".join([self._origin, run_id.encode(), *([result] if published else [])]))
-        if result is None:
-            return 4
-        pipe.set(_result_key(run_id), result, ex=self.retain_seconds)
-        return 5
+        await self._outbox.flush()  # the end marker after every event
+        async with self._redis.pipeline(transaction=True) as pipe:
+            small = result is not None and len(result) <= END_RESULT_BYTES
+            pipe.xadd(key, {"b": _pack(_END, result if small else b"")})
+            pipe.expire(key, self.retain_seconds)
+            if result is not None:
+                pipe.set(_result_key(run_id), result, ex=self.retain_seconds)
+            pipe.delete(_cancel_key(run_id))
+            published = result is not None and len(result) <= PUBLISHED_RESULT_BYTES
+            pipe.publish(ENDED_CHANNEL, b" ".join([self._origin, run_id.encode(), *([result] if published else [])]))
+            await pipe.execute()
+        self._ended(run_id, result)
+        self._cancels.pop(run_id, None)
 
     def _ended(self, run_id: str, result: bytes | None) -> None:
         """Wake this process's waiters of the ended run, keeping `result` for `result()`
@@ -579,21 +511,6 @@ class RedisBroker(Broker):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-
-    async def _read(self, *command: Any) -> Any:
-        """The reply to `command`, sent in the outbox's next round trip (with the events on
-        their way); raises what the command raised."""
-        read = _Read(asyncio.get_running_loop().create_future(), command)
-        await self._outbox.add([("", read)], waited=True)
-        return await read.future
-
-    async def end(self, run_id: str, result: bytes | None = None) -> None:
-        # Through the outbox: the end marker follows every event of the run, and rides in
-        # the round trip of the events still to send (and of other runs' ends).
-        ended = asyncio.get_running_loop().create_future()
-        await self._outbox.add([(run_id, _End(result, ended))], waited=True)
-        await ended
-        self._cancels.pop(run_id, None)
 
     async def result(self, run_id: str) -> bytes | None:
         kept = self._end_results.pop(run_id, None)
@@ -646,19 +563,22 @@ class RedisBroker(Broker):
         self, run_id: str, *, is_finished: Callable[[], Awaitable[bool]] | None = None
     ) -> None:
         """Without reading the stream: a local future woken by this process's `end`, or by
-        another's message on `ENDED_CHANNEL`; the stream's last entry is read once first
-        (a run that ended before the wait) and again when `is_finished` says the run is
-        over (a message missed while the pub/sub connection was down)."""
+        another's message on `ENDED_CHANNEL`. The stream's last entry is read first (a run
+        that ended before the wait), then again every `BLOCK_MS` while the stream has not
+        begun (asking `is_finished` too: a run that ends without a stream), and every
+        `OPEN_STREAM_CHECK_SECONDS` once it has (a message lost while the pub/sub
+        connection was down)."""
         ended = asyncio.get_running_loop().create_future()
         self._end_waiters.setdefault(run_id, set()).add(ended)
         try:
-            if await self._stream_end(run_id) is True:
-                return
-            while True:
-                done, _ = await asyncio.wait({ended}, timeout=BLOCK_MS / 1000)
+            state = await self._stream_end(run_id)
+            while state is not True:
+                timeout = OPEN_STREAM_CHECK_SECONDS if state is False else BLOCK_MS / 1000
+                done, _ = await asyncio.wait({ended}, timeout=timeout)
                 if done:
                     return
-                if is_finished is not None and await is_finished() and await self._stream_end(run_id) is not False:
+                state = await self._stream_end(run_id)
+                if state is None and is_finished is not None and await is_finished():
                     return
         finally:
             waiters = self._end_waiters.get(run_id)
@@ -670,7 +590,7 @@ class RedisBroker(Broker):
     async def _stream_end(self, run_id: str) -> bool | None:
         """Whether the run's stream holds its end marker (its result then kept for
         `result()`); None when the stream is not known (not begun, or expired)."""
-        entries = await self._read("XREVRANGE", _stream_key(run_id), "+", "-", "COUNT", 1)
+        entries = await self._redis.xrevrange(_stream_key(run_id), "+", "-", count=1)
         if not entries:
             return None
         records = _unpack(entries[0][1][b"b"])
@@ -723,9 +643,8 @@ class RedisBroker(Broker):
         fut = self._cancels.get(run_id)
         if fut is None:
             fut = self._cancels[run_id] = asyncio.get_running_loop().create_future()
-        # A cancel sent before this process listened is found in its key (read in the
-        # outbox's next round trip: usually the one taking the run's first events).
-        stored = None if fut.done() else await self._read("GET", _cancel_key(run_id))
+        # A cancel sent before this process listened is found in its key.
+        stored = None if fut.done() else await self._redis.get(_cancel_key(run_id))
         if stored is not None and not fut.done():  # the listener may have set it meanwhile
             fut.set_result(stored.decode())
         return await asyncio.shield(fut)
