@@ -68,6 +68,7 @@ class _RunLog:
         self.ended_at: float | None = None
         self.result: bytes | None = None
         self.changed = asyncio.Condition()
+        self.end_waiters: list[asyncio.Future] | None = None  # `wait_ended`'s, woken by the end only
 
 
 class _ThreadLog:
@@ -165,6 +166,10 @@ class InProcessBroker(Broker):
             log.ended_at = time.monotonic()
             log.result = result
             log.changed.notify_all()
+        for waiter in log.end_waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+        log.end_waiters = None
         self._ended.append((log.ended_at, run_id))
         self._cancels.pop(run_id, None)
 
@@ -203,6 +208,34 @@ class InProcessBroker(Broker):
         finally:
             if not known and not log.events and log.ended_at is None:
                 # Drop the placeholder this subscription created for a stream never published.
+                self._logs.pop(run_id, None)
+
+    async def wait_ended(
+        self, run_id: str, *, is_finished: Callable[[], Awaitable[bool]] | None = None
+    ) -> None:
+        """Woken by `end` alone, not by each event as a subscriber is; `is_finished` is
+        polled every `IDLE_POLL_SECONDS` while the stream has no event (as
+        `subscribe_batches`)."""
+        known = run_id in self._logs
+        log = self._log(run_id)
+        ended = asyncio.get_running_loop().create_future()
+        try:
+            while log.ended_at is None:
+                if log.end_waiters is None:
+                    log.end_waiters = []
+                if ended not in log.end_waiters:
+                    log.end_waiters.append(ended)
+                done, _ = await asyncio.wait({ended}, timeout=IDLE_POLL_SECONDS)
+                if done:
+                    return
+                known = known or bool(log.events)
+                if not known and is_finished is not None and await is_finished():
+                    return
+        finally:
+            if log.end_waiters is not None and ended in log.end_waiters:
+                log.end_waiters.remove(ended)
+            if not known and not log.events and log.ended_at is None:
+                # Drop the placeholder this wait created for a stream never published.
                 self._logs.pop(run_id, None)
 
     # -- thread event logs ---------------------------------------------------
