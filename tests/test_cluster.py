@@ -6,10 +6,12 @@ import asyncio
 import json
 
 import pytest
+import redis.asyncio as aioredis
 from langgraph_sdk import get_client
 from langgraph_sdk.schema import Command
 
 from conftest import BACKENDS, ServerProcess
+from waypoint.streams.redis import ENDED_CHANNEL
 
 pytestmark = pytest.mark.skipif("postgres" not in BACKENDS, reason="WAYPOINT_TEST_BACKENDS excludes postgres")
 
@@ -226,10 +228,6 @@ async def test_assistant_update_on_one_process_is_seen_by_runs_created_on_anothe
 async def test_a_run_end_is_announced_to_every_process(cluster, redis_server):
     # Waiters of a run (runs.wait, runs.join) learn of its end from an announcement on the
     # `waypoint:ended` channel (with the result when small), instead of reading its stream.
-    import redis.asyncio as aioredis
-
-    from waypoint.streams.redis import ENDED_CHANNEL
-
     a, b = (get_client(url=p.url) for p in cluster[:2])
     listener = aioredis.from_url(redis_server.uri)
     pubsub = listener.pubsub()

@@ -427,8 +427,8 @@ class RedisBroker(Broker):
                 elif channel == ENDED_CHANNEL:
                     origin, _, rest = message["data"].partition(b" ")
                     run_id, _, result = rest.partition(b" ")
-                    if origin != self._origin and run_id.decode() in self._end_waiters:
-                        self._ended(run_id.decode(), result or None)
+                    if origin != self._origin and (ended := run_id.decode()) in self._end_waiters:
+                        self._ended(ended, result or None)
                 elif channel == CANCEL_CHANNEL:
                     run_id, _, action = message["data"].decode().partition(":")
                     fut = self._cancels.get(run_id)
