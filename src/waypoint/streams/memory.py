@@ -219,12 +219,10 @@ class InProcessBroker(Broker):
         known = run_id in self._logs
         log = self._log(run_id)
         ended = asyncio.get_running_loop().create_future()
+        if log.ended_at is None:  # (end() settles and drops the list once, at the end)
+            log.end_waiters = [*(log.end_waiters or ()), ended]
         try:
             while log.ended_at is None:
-                if log.end_waiters is None:
-                    log.end_waiters = []
-                if ended not in log.end_waiters:
-                    log.end_waiters.append(ended)
                 done, _ = await asyncio.wait({ended}, timeout=IDLE_POLL_SECONDS)
                 if done:
                     return
