@@ -60,7 +60,7 @@ bench: $(BENCH_VENV)/.installed
 # figure's ratio to the floor.
 bench-quick: $(BENCH_VENV)/.installed
 	.ci/system-packages redis-server postgresql
-	$(BENCH_VENV)/bin/python bench/run.py --quick --systems inprocess,waypoint-sqlite,waypoint-postgres \
+	$(BENCH_VENV)/bin/python bench/run.py --quick --systems inprocess,inprocess-postgres,waypoint-sqlite,waypoint-postgres \
 		--out test-output/bench/RESULTS.md $(BENCH_ARGS)
 
 clean:

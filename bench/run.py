@@ -3,6 +3,9 @@
 Systems (same graphs, same client):
   inprocess             the graph driven directly (ainvoke / Command(resume=...)) on
                         langgraph-checkpoint-sqlite, no HTTP: the floor no server can beat
+  inprocess-postgres    the same on langgraph-checkpoint-postgres (AsyncPostgresSaver) and the
+                        durable PostgreSQL below: what PostgreSQL itself costs a cycle, the
+                        floor for Waypoint's PostgreSQL figures (hitl, breakpoints, streaming)
   waypoint-sqlite       `waypoint serve` on SQLite (WAL, synchronous=NORMAL, the default)
   waypoint-sqlite-full  the same with `?synchronous=full` (every commit fsynced)
   waypoint-postgres     `waypoint serve` on PostgreSQL + Redis, one process
@@ -73,16 +76,20 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 #: In the order measured: the floor, Waypoint's two backends and the peers first, so that a run
 #: cut short by `--stop-at` still has the figures the targets compare.
-ALL_SYSTEMS = ["inprocess", "waypoint-sqlite", "waypoint-postgres", "waypoint-postgres-2", "langhost", "langgraph-dev",
+ALL_SYSTEMS = ["inprocess", "inprocess-postgres", "waypoint-sqlite", "waypoint-postgres", "waypoint-postgres-2", "langhost", "langgraph-dev",
                "aegra", "waypoint-postgres-4", "waypoint-sqlite-full"]
 #: Systems that only run the HITL scenario (the scaling curve and the stricter disk setting)
 #: plus streaming; the others run every scenario.
 HITL_ONLY = {"waypoint-sqlite-full", "waypoint-postgres-2", "waypoint-postgres-4"}
+#: The floor on PostgreSQL, and the scenarios it runs (a graph has no threads to search).
+PG_FLOOR = "inprocess-postgres"
+FLOOR_SCENARIOS = ("hitl", "breakpoints", "streaming")
 #: Peers measured side by side (the targets compare Waypoint with the best of them).
 PEERS = ["langgraph-dev", "langhost", "aegra"]
 #: Durability and disk-sync settings of each system's figures.
 DURABILITY = {
     "inprocess": "LangGraph durability `async` (default); AsyncSqliteSaver, WAL, synchronous=NORMAL (as waypoint-sqlite)",
+    PG_FLOOR: "LangGraph durability `async` (default); AsyncPostgresSaver on PostgreSQL as waypoint-postgres",
     "waypoint-sqlite": "durability `async` (default); SQLite WAL, synchronous=NORMAL (a commit survives a process "
                        "crash; the last ones may be lost on power loss)",
     "waypoint-sqlite-full": "durability `async`; SQLite WAL, synchronous=FULL (`sqlite:///path?synchronous=full`: "
@@ -232,10 +239,13 @@ def pg_xacts(db_uri: str) -> int:
 
 
 class InProcessDriver:
-    """The graphs driven directly on an AsyncSqliteSaver: no HTTP, no server."""
+    """The graphs driven directly on an AsyncSqliteSaver at `path`, or with `db_uri` on an
+    AsyncPostgresSaver (over a psycopg pool, as langgraph-checkpoint-postgres documents it):
+    no HTTP, no server."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, db_uri: str | None = None):
         self.path = path
+        self.db_uri = db_uri
 
     async def open(self) -> None:
         import aiosqlite
@@ -243,10 +253,20 @@ class InProcessDriver:
 
         import bench_graphs
 
-        self.conn = await aiosqlite.connect(self.path)
-        await self.conn.execute("PRAGMA journal_mode=WAL")
-        await self.conn.execute("PRAGMA synchronous=NORMAL")  # as waypoint-sqlite's default
-        self.saver = AsyncSqliteSaver(self.conn)
+        if self.db_uri:
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+            from psycopg.rows import dict_row
+            from psycopg_pool import AsyncConnectionPool
+
+            self.conn = AsyncConnectionPool(self.db_uri, min_size=2, max_size=20, open=False, kwargs={
+                "autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+            await self.conn.open(wait=True)
+            self.saver = AsyncPostgresSaver(self.conn)
+        else:
+            self.conn = await aiosqlite.connect(self.path)
+            await self.conn.execute("PRAGMA journal_mode=WAL")
+            await self.conn.execute("PRAGMA synchronous=NORMAL")  # as waypoint-sqlite's default
+            self.saver = AsyncSqliteSaver(self.conn)
         await self.saver.setup()
         self.graphs = {
             name: getattr(bench_graphs, name).copy(update={"checkpointer": self.saver})
@@ -283,7 +303,7 @@ class InProcessDriver:
         return times.user + times.system
 
     def xacts(self) -> int | None:
-        return None
+        return pg_xacts(self.db_uri) if self.db_uri else None
 
 
 # -- systems ---------------------------------------------------------------
@@ -383,16 +403,26 @@ async def start_system(name: str, workdir: Path, log_dir: Path, log_name: str | 
     """Yield a driver for `name`, with its servers (if any) started fresh and stopped after
     (their output in `log_dir / log_name`, default `{name}.log`). Raises `SystemUnavailable`
     for a peer that does not install or start."""
-    if name == "inprocess":
-        driver = InProcessDriver(workdir / "inprocess.sqlite")
-        await driver.open()
-        try:
-            yield driver
-        finally:
-            await driver.close()
-        return
-
     from services import RedisServer
+
+    if name in ("inprocess", PG_FLOOR):
+        server = None
+        try:
+            if name == PG_FLOOR:
+                try:
+                    server = _durable_postgres()
+                except RuntimeError as exc:
+                    raise SystemUnavailable(str(exc)) from exc
+            driver = InProcessDriver(workdir / "inprocess.sqlite", server and server.create_database())
+            await driver.open()
+            try:
+                yield driver
+            finally:
+                await driver.close()
+        finally:
+            if server is not None:
+                server.stop()
+        return
 
     extra: list = []
     procs: list[subprocess.Popen] = []
@@ -713,6 +743,8 @@ async def measure(system: str, scale: Scale, workdir: Path, log_dir: Path, only:
                  ("parked", lambda d, scale: scenario_parked(d, parked_scale, budget))]
     if system in HITL_ONLY:
         scenarios = [s for s in scenarios if s[0] in ("hitl", "streaming")]
+    elif system == PG_FLOOR:
+        scenarios = [s for s in scenarios if s[0] in FLOOR_SCENARIOS]
     if only:
         scenarios = [s for s in scenarios if s[0] in only]
     result = {}
@@ -806,6 +838,19 @@ def targets(results: dict, scale: Scale) -> list[tuple[str, str, str, str]]:
             2, False, "×")
         add(f"{system}: RSS per parked thread at {max(scale.parked):,} (KB)",
             get(results.get(system, {}), "parked", max(scale.parked), "rss_per_thread_kb"), 5, False)
+    # The issue's floor runs on SQLite; against the same graph on PostgreSQL's own floor, the
+    # PostgreSQL figures' ratios tell Waypoint's cost from PostgreSQL's.
+    pg_floor, pg = results.get(PG_FLOOR, {}), results.get("waypoint-postgres", {})
+    if pg_floor:
+        value, base = get(pg, "hitl", one, "resume_p50"), get(pg_floor, "hitl", one, "resume_p50")
+        add(f"waypoint-postgres: resume p50 at {one} client ÷ {PG_FLOOR}'s", value / base if value and base else None,
+            1.5, False, "×")
+        value, base = get(pg, "hitl", at, "cpu_ms_per_cycle"), get(pg_floor, "hitl", at, "cpu_ms_per_cycle")
+        add(f"waypoint-postgres: server CPU per cycle at {at} clients ÷ {PG_FLOOR}'s",
+            value / base if value and base else None, 1.5, False, "×")
+        value, base = get(pg, "breakpoints", one, "steps_per_s"), get(pg_floor, "breakpoints", one, "steps_per_s")
+        add(f"waypoint-postgres: breakpoint stepping time ÷ {PG_FLOOR}'s, {one} client",
+            base / value if value and base else None, 2, False, "×")
     return rows
 
 
