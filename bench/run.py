@@ -74,10 +74,10 @@ GRAPHS = BENCH / "graphs"
 sys.path.insert(0, str(GRAPHS))
 sys.path.insert(0, str(ROOT / "tests"))
 
-#: In the order measured: the floor, Waypoint's two backends and the peers first, so that a run
+#: In the order measured: the floors, Waypoint's two backends and the peers first, so that a run
 #: cut short by `--stop-at` still has the figures the targets compare.
-ALL_SYSTEMS = ["inprocess", "inprocess-postgres", "waypoint-sqlite", "waypoint-postgres", "waypoint-postgres-2", "langhost", "langgraph-dev",
-               "aegra", "waypoint-postgres-4", "waypoint-sqlite-full"]
+ALL_SYSTEMS = ["inprocess", "inprocess-postgres", "waypoint-sqlite", "waypoint-postgres", "waypoint-postgres-2",
+               "langhost", "langgraph-dev", "aegra", "waypoint-postgres-4", "waypoint-sqlite-full"]
 #: Systems that only run the HITL scenario (the scaling curve and the stricter disk setting)
 #: plus streaming; the others run every scenario.
 HITL_ONLY = {"waypoint-sqlite-full", "waypoint-postgres-2", "waypoint-postgres-4"}
